@@ -1,0 +1,153 @@
+"""The hierarchical HeartMuLa model: one job, turning a backbone state into one frame (spec §2.5).
+
+Conventions used throughout (``K`` = codebooks, 8 officially; ``V`` = audio vocabulary, 8197):
+
+- A **frame** is ``K`` int tokens. Codebook ``k``'s token ``c`` embeds as
+  ``audio_embeddings[c + k * V]``; a frame row's embedding is the sum over its ``K`` codebooks.
+- **CFG rows**: a batch of ``B = G * N`` rows holds ``N`` conditional rows followed, when
+  guidance is on (``G = 2``), by ``N`` unconditional rows in the same order. Row ``i`` and row
+  ``N + i`` always see the same audio history; only their prompt rows differ (the unconditional
+  prompt is ``unconditional_text_embedding`` at every position, MuQ row included).
+- The **MuQ row** of the conditional prompt is ``muq_linear(muq_embed)``; with no reference the
+  embedding is zeros, so the row equals ``muq_linear.bias`` (spec §3.2, §5).
+
+The model never samples: :meth:`HeartMuLa.generate_frame` asks a ``pick`` callback for each
+codebook's tokens, so sampling, guidance and forced tokens live in :mod:`heartmula_core.sampling`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..config import HeartMuLaConfig
+from .transformer import Transformer
+
+#: ``pick(logits [B, V] in the model dtype, codebook k) -> tokens [N]`` (one per candidate).
+PickFn = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+class HeartMuLa(nn.Module):
+    """Backbone (global, one step per frame) + local decoder (``K - 1`` steps per frame)."""
+
+    def __init__(self, config: HeartMuLaConfig):
+        super().__init__()
+        self.config = config
+        db, dd = config.backbone.embed_dim, config.decoder.embed_dim
+        v, k = config.audio_vocab_size, config.audio_num_codebooks
+        self.backbone = Transformer(config.backbone)
+        self.decoder = Transformer(config.decoder)
+        self.text_embeddings = nn.Embedding(config.text_vocab_size, db)
+        self.audio_embeddings = nn.Embedding(v * k, db)
+        self.unconditional_text_embedding = nn.Embedding(1, db)
+        self.projection = nn.Linear(db, dd, bias=False)
+        self.codebook0_head = nn.Linear(db, v, bias=False)
+        self.audio_head = nn.Parameter(torch.empty(k - 1, dd, v))
+        self.muq_linear = nn.Linear(config.muq_dim, db)
+        self.register_buffer("codebook_offsets", torch.arange(k) * v, persistent=False)
+
+    # -- set-up -----------------------------------------------------------------------------------
+
+    def init_buffers(self, device: torch.device | str) -> None:
+        """Create the non-persistent buffers on ``device`` (after building on meta and assigning)."""
+        self.backbone.init_rope(device)
+        self.decoder.init_rope(device)
+        self.codebook_offsets = torch.arange(self.config.audio_num_codebooks, device=device) * self.config.audio_vocab_size
+
+    def setup_caches(self, batch: int, backbone_capacity: int) -> None:
+        """KV caches for ``batch`` rows: backbone of ``backbone_capacity`` positions, decoder of ``K``."""
+        self.backbone.setup_cache(batch, backbone_capacity)
+        self.decoder.setup_cache(batch, self.config.audio_num_codebooks)
+
+    def drop_caches(self) -> None:
+        self.backbone.drop_cache()
+        self.decoder.drop_cache()
+
+    @property
+    def device(self) -> torch.device:
+        return self.projection.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.projection.weight.dtype
+
+    # -- embeddings -------------------------------------------------------------------------------
+
+    def embed_prompt(self, tokens: torch.Tensor, muq_index: int, muq_embed: torch.Tensor | None,
+                     num_rows: int, guided: bool) -> torch.Tensor:
+        """Prompt embeddings ``[G * num_rows, L, Db]`` for text ``tokens [L]``.
+
+        ``muq_embed [muq_dim]`` (or None for zeros) fills the conditional MuQ row at ``muq_index``.
+        With ``guided``, ``num_rows`` unconditional rows follow the conditional ones.
+        """
+        cond = self.text_embeddings(tokens)  # [L, Db]
+        if muq_embed is None:
+            muq_row = self.muq_linear.bias
+        else:
+            muq_row = self.muq_linear(muq_embed.to(device=cond.device, dtype=cond.dtype))
+        cond = torch.cat([cond[:muq_index], muq_row[None], cond[muq_index + 1:]])
+        rows = [cond.expand(num_rows, -1, -1)]
+        if guided:
+            rows.append(self.unconditional_text_embedding.weight.expand(num_rows, tokens.shape[0], -1))
+        return torch.cat(rows)
+
+    def embed_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frame rows ``[B, S, K]`` int -> summed codebook embeddings ``[B, S, Db]``."""
+        return self.audio_embeddings(frames + self.codebook_offsets).sum(dim=-2)
+
+    def embed_codebook(self, tokens: torch.Tensor, codebook: int) -> torch.Tensor:
+        """Tokens ``[...]`` of one codebook -> embeddings ``[..., Db]``."""
+        return self.audio_embeddings(tokens + codebook * self.config.audio_vocab_size)
+
+    # -- one frame --------------------------------------------------------------------------------
+
+    def backbone_step(self, embeds: torch.Tensor, input_pos: torch.Tensor, kv_len: int) -> torch.Tensor:
+        """Cached backbone on ``embeds [B, S, Db]`` at ``input_pos [S]``; last hidden ``[B, Db]``."""
+        return self.backbone(embeds, input_pos, kv_len)[:, -1]
+
+    def generate_frame(self, last_h: torch.Tensor, pick: PickFn) -> torch.Tensor:
+        """Codebooks 0..K-1 for one frame from the backbone's last hidden state.
+
+        Args:
+            last_h: ``[B, Db]`` normed backbone output at the last position (``B = G * N``).
+            pick: chooses each codebook's tokens ``[N]`` from logits ``[B, V]``.
+        Returns:
+            ``[N, K]`` int64 tokens. The decoder cache must be set up for ``B`` rows.
+        """
+        k_total = self.config.audio_num_codebooks
+        rows = last_h.shape[0]
+        c0 = pick(self.codebook0_head(last_h), 0)
+        tokens = [c0]
+        groups = rows // c0.shape[0]
+        decoder_in = torch.stack([last_h, self.embed_codebook(c0.repeat(groups), 0)], dim=1)  # [B, 2, Db]
+        pos = torch.arange(2, device=last_h.device)
+        out = self.decoder(self.projection(decoder_in), pos, kv_len=2)[:, -1]
+        for k in range(1, k_total):
+            ck = pick(out @ self.audio_head[k - 1], k)
+            tokens.append(ck)
+            if k + 1 < k_total:
+                step_in = self.projection(self.embed_codebook(ck.repeat(groups), k))[:, None]
+                out = self.decoder(step_in, pos[1:] + k, kv_len=k + 2)[:, -1]
+        return torch.stack(tokens, dim=1)
+
+    # -- teacher forcing --------------------------------------------------------------------------
+
+    def decoder_logits(self, last_h: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Logits of every codebook of given frames under teacher forcing (no cache used).
+
+        Args:
+            last_h: ``[B, T, Db]`` backbone hidden state that predicts each frame.
+            frames: ``[B, T, K]`` the frames' tokens; codebook ``k`` is conditioned on ``0..k-1``.
+        Returns:
+            ``[B, T, K, V]`` logits in the model dtype.
+        """
+        b, t, k_total = frames.shape
+        c0_logits = self.codebook0_head(last_h)  # [B, T, V]
+        earlier = self.audio_embeddings(frames[..., :-1] + self.codebook_offsets[:-1])  # [B, T, K-1, Db]
+        seq = torch.cat([last_h[:, :, None], earlier], dim=2).reshape(b * t, k_total, -1)
+        pos = torch.arange(k_total, device=last_h.device)
+        out = self.decoder(self.projection(seq), pos)[:, 1:]  # [B*T, K-1, Dd]
+        rest = torch.einsum("nkd,kdv->nkv", out, self.audio_head).reshape(b, t, k_total - 1, -1)
+        return torch.cat([c0_logits[:, :, None], rest], dim=2)

@@ -1,0 +1,111 @@
+"""Sampling: classifier-free guidance, temperature, top-k, seeded draws and forced tokens (spec §3.3-3.4).
+
+All sampling maths runs in float32 whatever the model dtype (the reference mixes CFG in bf16; we
+upcast first, which differs only by rounding).
+
+Audio ids that are not codec codes (``>= num_codes``) except EOS are never sampled: officially ids
+8192 and 8194..8196 have no documented meaning, and a sampled 8192 would reach the codec and index
+out of range (spec §3.5, §7.6). Masking them is our explicit choice for that open question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import HeartMuLaError
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """``temperature`` 0 means greedy; ``topk`` ≥ the vocabulary means no truncation;
+    ``cfg_scale`` 1 switches guidance (and the unconditional rows) off."""
+
+    temperature: float = 1.0
+    topk: int = 50
+    cfg_scale: float = 1.5
+
+    def __post_init__(self) -> None:
+        if not (self.temperature >= 0 and self.temperature < float("inf")):
+            raise HeartMuLaError(f"temperature must be a finite number ≥ 0, got {self.temperature}")
+        if isinstance(self.topk, bool) or not isinstance(self.topk, int) or self.topk < 1:
+            raise HeartMuLaError(f"topk must be a whole number ≥ 1, got {self.topk}")
+        if not (self.cfg_scale > 0 and self.cfg_scale < float("inf")):
+            raise HeartMuLaError(f"cfg scale must be a finite number > 0, got {self.cfg_scale}")
+
+    @property
+    def guided(self) -> bool:
+        """Whether the batch carries unconditional rows (any scale but exactly 1)."""
+        return self.cfg_scale != 1.0
+
+    @property
+    def groups(self) -> int:
+        return 2 if self.guided else 1
+
+
+def guide(logits: torch.Tensor, cfg_scale: float, guided: bool) -> torch.Tensor:
+    """CFG mix: ``[G * N, ...]`` rows (cond first) -> ``[N, ...]`` float32 guided logits.
+
+    ``uncond + (cond - uncond) * cfg_scale``. Unlike the reference, a scale below 1 also uses this
+    formula (it interpolates toward the unconditional model) instead of sampling rows apart.
+    """
+    logits = logits.float()
+    if not guided:
+        return logits
+    cond, uncond = logits.chunk(2, dim=0)
+    return uncond + (cond - uncond) * cfg_scale
+
+
+def invalid_id_mask(vocab_size: int, num_codes: int, eos_id: int, device: torch.device | str) -> torch.Tensor:
+    """``[V]`` float32: 0 for codec codes ``0..num_codes-1`` and EOS, ``-inf`` for every other id."""
+    mask = torch.full((vocab_size,), float("-inf"), device=device)
+    mask[: min(num_codes, vocab_size)] = 0.0
+    if eos_id < vocab_size:
+        mask[eos_id] = 0.0
+    return mask
+
+
+def sample_topk(logits: torch.Tensor, topk: int, temperature: float,
+                generator: torch.Generator | None) -> torch.Tensor:
+    """Draw one id per row of ``logits [N, V]`` float32 -> ``[N]`` int64.
+
+    Keeps every logit ≥ the k-th largest (ties survive), softmax, then the exponential race
+    ``argmax p / q`` with ``q ~ Exp(1)`` from ``generator`` (an exact categorical draw, no host sync).
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if topk < logits.shape[-1]:
+        kth = torch.topk(logits, topk, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    race = torch.empty_like(probs).exponential_(1.0, generator=generator)
+    return (probs / race).argmax(dim=-1)
+
+
+class FramePicker:
+    """The ``pick`` callback of :meth:`HeartMuLa.generate_frame`: guidance, masking, sampling, forcing.
+
+    ``forced`` (set per frame with :meth:`set_forced`) is ``[N, K]`` int64 where values ≥ 0 are fed
+    instead of sampled and -1 leaves the codebook free. A forced token is used even if sampling
+    would never choose it (pins and teacher forcing must reproduce given frames exactly).
+    """
+
+    def __init__(self, settings: SamplingSettings, id_mask: torch.Tensor, generator: torch.Generator | None):
+        self.settings = settings
+        self.id_mask = id_mask
+        self.generator = generator
+        self.forced: torch.Tensor | None = None
+
+    def set_forced(self, forced: torch.Tensor | None) -> None:
+        self.forced = forced
+
+    def __call__(self, logits: torch.Tensor, codebook: int) -> torch.Tensor:
+        s = self.settings
+        guided = guide(logits, s.cfg_scale, s.guided) + self.id_mask
+        tokens = sample_topk(guided, s.topk, s.temperature, self.generator)
+        if self.forced is not None:
+            column = self.forced[:, codebook]
+            tokens = torch.where(column >= 0, column, tokens)
+        return tokens
