@@ -50,21 +50,29 @@ def _list_names(names: Iterable[str], limit: int = 6) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def read_index(folder: Path) -> dict[str, str] | None:
+    """The ``weight_map`` of ``folder``'s index (tensor name -> shard file name), or None."""
+    index = folder / INDEX_NAME
+    if not index.is_file():
+        return None
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+        weight_map = data["weight_map"]
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise TypeError("weight_map must map tensor names to file names")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{index}: not a valid safetensors index ({exc})") from None
+    return weight_map
+
+
 def locate_weight_files(folder: Path) -> list[Path]:
     """The safetensors files of ``folder`` by the loader rule; raises CheckpointError if none."""
-    index = folder / INDEX_NAME
-    if index.is_file():
-        try:
-            data = json.loads(index.read_text(encoding="utf-8"))
-            weight_map = data["weight_map"]
-            if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-                raise TypeError("weight_map must map tensor names to file names")
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"{index}: not a valid safetensors index ({exc})") from None
+    weight_map = read_index(folder)
+    if weight_map is not None:
         files = [folder / name for name in dict.fromkeys(weight_map.values())]
         missing = [f.name for f in files if not f.is_file()]
         if missing:
-            raise CheckpointError(f"{index} names shard file(s) that are missing: {_list_names(missing)}")
+            raise CheckpointError(f"{folder / INDEX_NAME} names shard file(s) that are missing: {_list_names(missing)}")
         return files
     if (folder / SINGLE_NAME).is_file():
         return [folder / SINGLE_NAME]
@@ -109,10 +117,21 @@ class WeightReader:
                     self._file_of[name] = path
                     self._handles[name] = handle
                     self._offsets[name] = offsets[name]
+            self._check_index()
         except BaseException:
             self._stack.close()
             raise
         return self
+
+    def _check_index(self) -> None:
+        """Every tensor the index names must be in the shard it names."""
+        weight_map = read_index(self.folder)
+        if weight_map is None:
+            return
+        absent = [n for n, f in weight_map.items() if n not in self._file_of or self._file_of[n].name != f]
+        if absent:
+            raise CheckpointError(f"{self.folder / INDEX_NAME} lists {len(absent)} tensor(s) not found in the "
+                                  f"shard it names: {_list_names(absent)}")
 
     def __exit__(self, *exc) -> None:
         self._handles.clear()

@@ -211,3 +211,13 @@ def test_other_model_version_folder_is_found(tmp_path):
     (tmp_path / "tokenizer.json").write_text("{}")
     (tmp_path / "gen_config.json").write_text("{}")
     assert locate_checkpoint(tmp_path).model_dir.name == "HeartMuLa-oss-7B"
+
+
+def test_index_naming_a_tensor_its_shard_lacks(tmp_path, tiny_dir):
+    folder = copy_model(tiny_dir, tmp_path / "b")
+    index = folder / "model.safetensors.index.json"
+    data = json.loads(index.read_text())
+    data["weight_map"]["ghost.weight"] = "model-00001-of-00003.safetensors"
+    index.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match="not found in the shard it names: ghost.weight"):
+        load_heartmula(folder)

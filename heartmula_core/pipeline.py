@@ -1,0 +1,104 @@
+"""A loaded checkpoint: model + codec + tokenizer + gen_config, and the headless song path.
+
+:class:`Pipeline` owns the parts (like CSM's ``Generator``); the algorithms stay in
+:mod:`heartmula_core.generation`. Nothing here prints or writes files: data in, data out,
+frames streamed by iteration.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .checkpoint import CheckpointPaths, load_heartmula, locate_checkpoint, resolve_device, resolve_dtype
+from .codec.base import Codec
+from .codec.registry import load_codec
+from .config import GenConfig
+from .errors import CheckpointError
+from .generation import Conditioning, generate_frames, score_frames, seed_generator
+from .model.heartmula import HeartMuLa
+from .prompt import Prompt, PromptTokenizer
+from .sampling import SamplingSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pipeline:
+    """Everything needed to turn (tags, lyrics) into frames and frames into audio."""
+
+    model: HeartMuLa
+    codec: Codec
+    tokenizer: PromptTokenizer
+    gen_config: GenConfig
+    paths: CheckpointPaths
+
+    @classmethod
+    def load(cls, root: Path | str, *, device: str = "auto", dtype: str | None = None,
+             codec_dtype: str = "float32", version: str = "3B") -> "Pipeline":
+        """Validate and load a checkpoint root (see :mod:`heartmula_core.checkpoint`)."""
+        paths = locate_checkpoint(root, version)
+        gen_config = GenConfig.from_file(paths.gen_config)
+        dev = resolve_device(device)
+        model = load_heartmula(paths.model_dir, dev, resolve_dtype(dtype, dev))
+        gen_config.check_against(model.config, paths.gen_config)
+        codec = load_codec(paths.codec_dir, dev, resolve_dtype(codec_dtype, dev))
+        tokenizer = PromptTokenizer(paths.tokenizer, gen_config)
+        pipe = cls(model, codec, tokenizer, gen_config, paths)
+        pipe.check_compatible()
+        return pipe
+
+    def check_compatible(self) -> None:
+        """The codec must read the model's frames."""
+        cfg = self.model.config
+        if self.codec.num_codebooks != cfg.audio_num_codebooks:
+            raise CheckpointError(f"{self.paths.codec_dir}: codec reads {self.codec.num_codebooks} codebooks "
+                                  f"but the model writes {cfg.audio_num_codebooks}")
+        if self.codec.codebook_size > cfg.audio_vocab_size:
+            raise CheckpointError(f"{self.paths.codec_dir}: codec has {self.codec.codebook_size} codes per "
+                                  f"codebook but the model's audio vocabulary is {cfg.audio_vocab_size}")
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def frame_rate(self) -> float:
+        return self.codec.frame_rate
+
+    def frames_for_seconds(self, seconds: float) -> int:
+        """Number of frames for ``seconds`` of audio (80 ms each officially)."""
+        return max(1, int(round(seconds * self.codec.frame_rate)))
+
+    def encode_prompt(self, tags: str, lyrics: str) -> Prompt:
+        """Tags + lyrics -> :class:`Prompt` (PromptError when longer than the context)."""
+        return self.tokenizer.encode(tags, lyrics, max_tokens=self.model.config.backbone.max_seq_len - 1)
+
+    def conditioning(self, prompt: Prompt, muq_embed: torch.Tensor | None = None) -> Conditioning:
+        return Conditioning(tuple(prompt.tokens), prompt.muq_index, muq_embed)
+
+    def generate(self, prompt: Prompt, *, max_frames: int, settings: SamplingSettings, seed: int,
+                 stop_at_eos: bool = True, muq_embed: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+        """Yield frames ``[K]`` int64 (on the model device) until EOS or ``max_frames``."""
+        frames = generate_frames(
+            self.model, self.conditioning(prompt, muq_embed), max_frames=max_frames, settings=settings,
+            eos_id=self.gen_config.audio_eos_id, num_codes=self.codec.codebook_size,
+            generator=seed_generator(seed, self.device), stop_at_eos=stop_at_eos)
+        for frame in frames:
+            yield frame[0]
+
+    def score(self, prompt: Prompt, frames: torch.Tensor, *, cfg_scale: float = 1.5,
+              muq_embed: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced log-likelihood per frame ``[T]`` (see :func:`score_frames`)."""
+        return score_frames(self.model, self.conditioning(prompt, muq_embed), frames, cfg_scale=cfg_scale)
+
+    def decode(self, frames: torch.Tensor, seed: int | None = 0) -> torch.Tensor:
+        """Frames ``[T, K]`` -> audio ``[channels, samples]`` float32; ``seed`` fixes the codec noise."""
+        gen = None
+        if seed is not None:
+            gen = torch.Generator().manual_seed(int(seed))
+        return self.codec.decode(frames.cpu(), generator=gen)
