@@ -30,6 +30,9 @@ PRELU_SLOPE = 0.25
 RESIDUAL_GAIN = 0.3
 #: gain of the adaLN modulation projections (keeps scales/gates modest)
 MODULATION_GAIN = 0.2
+#: gain of the last conv (64 -> 1): random decoders otherwise peak far beyond full scale
+OUTPUT_GAIN = 0.03
+OUTPUT_CONV = "scalar_model.decoder.7"
 
 
 def tiny_config() -> HeartCodecConfig:
@@ -53,13 +56,15 @@ def _init_tensor(module: nn.Module, module_name: str, name: str, shape: tuple[in
                  generator: torch.Generator, device: torch.device | str) -> torch.Tensor:
     """A random value for entry ``name`` of ``module`` (float32 on ``device``)."""
     if name == "bias":
-        return _normal(shape, BIAS_STD, generator, device)
+        return torch.zeros(shape, device=device) if module_name.endswith(OUTPUT_CONV) else \
+            _normal(shape, BIAS_STD, generator, device)
     if isinstance(module, PReLU):
         return torch.full(shape, PRELU_SLOPE, device=device)
     if isinstance(module, CausalConvTranspose1d):  # [in, out, 2s]: each output gets in * 2 taps
         return _normal(shape, (shape[0] * shape[2] / module.stride) ** -0.5, generator, device)
     if isinstance(module, (ScalarConv1d, nn.Conv1d)):
         gain = RESIDUAL_GAIN if module_name.endswith("conv2") else 1.0
+        gain = OUTPUT_GAIN if module_name.endswith(OUTPUT_CONV) else gain
         return _normal(shape, gain * (shape[1] * shape[2]) ** -0.5, generator, device)
     if isinstance(module, nn.Linear):
         gain = MODULATION_GAIN if module_name.endswith("adaln_single.linear") or module_name.endswith(
