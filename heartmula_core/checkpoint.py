@@ -113,5 +113,6 @@ def load_heartmula(model_dir: Path, device: torch.device | str = "cpu",
     with WeightReader(Path(model_dir)) as reader:
         load_module_weights(model, reader, dtype=dtype, device=device)
     model.init_buffers(device)
+    model.fuse_projections()
     log.info("loaded HeartMuLa from %s (%s, %s)", model_dir, device, dtype)
     return model.eval()

@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 import torch
 
 from .errors import FramesError, PromptError
+from .graphed import capacity_bucket, generate_frames_graphed
 from .model.heartmula import HeartMuLa
 from .sampling import FramePicker, SamplingSettings, guide, invalid_id_mask
 
@@ -91,6 +92,8 @@ def generate_frames(
     forced: torch.Tensor | None = None,
     num_candidates: int = 1,
     stop_at_eos: bool = True,
+    cuda_graph: bool | None = None,
+    compile_step: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Yield up to ``max_frames`` new frames, each ``[N, K]`` int64 (``N = num_candidates``).
 
@@ -101,6 +104,10 @@ def generate_frames(
         stop_at_eos: stop (without yielding) at the first frame where every candidate has produced
             a token ≥ ``eos_id`` in this or an earlier frame. The first frame of a song (no prefix)
             is never checked, as in the reference.
+        cuda_graph: run the frame loop as a captured CUDA graph (:mod:`heartmula_core.graphed`);
+            default: on CUDA devices. Frames then come back in blocks and on the CPU.
+        compile_step: also ``torch.compile`` the captured step (fewer, fused kernels; the first
+            capture then takes much longer).
     """
     cfg = model.config
     k_total, vocab = cfg.audio_num_codebooks, cfg.audio_vocab_size
@@ -121,7 +128,10 @@ def generate_frames(
 
     groups = settings.groups
     rows = groups * num_candidates
-    model.setup_caches(rows, prompt_len + prefix_len + max_frames)
+    need = prompt_len + prefix_len + max_frames
+    use_graph = device.type == "cuda" if cuda_graph is None else cuda_graph
+    capacity = capacity_bucket(need, cfg.backbone.max_seq_len) if use_graph else need
+    model.setup_caches(rows, capacity)
     picker = FramePicker(settings, invalid_id_mask(vocab, num_codes, eos_id, device), generator)
 
     embeds = _prompt_embeddings(model, cond, num_candidates, settings.guided)
@@ -130,10 +140,16 @@ def generate_frames(
         embeds = torch.cat([embeds, model.embed_frames(prefix_rows)], dim=1)
     filled = prompt_len + prefix_len
     last_h = model.backbone_step(embeds, torch.arange(filled, device=device), kv_len=filled)
+    if use_graph:
+        yield from generate_frames_graphed(
+            model, picker, first_hidden=last_h, filled=filled, capacity=capacity, max_frames=max_frames,
+            num_candidates=num_candidates, forced=forced, eos_id=eos_id,
+            check_first=prefix_len > 0, stop_at_eos=stop_at_eos, compile_step=compile_step)
+        return
 
     ended = torch.zeros(num_candidates, dtype=torch.bool, device=device)
     for i in range(max_frames):
-        picker.set_forced(forced[i] if forced is not None else None)
+        picker.begin_frame(k_total, num_candidates, forced[i] if forced is not None else None)
         frame = model.generate_frame(last_h, picker)  # [N, K]
         if stop_at_eos and (i > 0 or prefix_len > 0):
             ended |= (frame >= eos_id).any(dim=-1)

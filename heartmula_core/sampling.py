@@ -67,11 +67,13 @@ def invalid_id_mask(vocab_size: int, num_codes: int, eos_id: int, device: torch.
 
 
 def sample_topk(logits: torch.Tensor, topk: int, temperature: float,
-                generator: torch.Generator | None) -> torch.Tensor:
+                generator: torch.Generator | None = None, race: torch.Tensor | None = None) -> torch.Tensor:
     """Draw one id per row of ``logits [N, V]`` float32 -> ``[N]`` int64.
 
     Keeps every logit ≥ the k-th largest (ties survive), softmax, then the exponential race
-    ``argmax p / q`` with ``q ~ Exp(1)`` from ``generator`` (an exact categorical draw, no host sync).
+    ``argmax p / q`` with ``q ~ Exp(1)`` (an exact categorical draw, no host sync). ``q`` is
+    ``race [N, V]`` when given (pre-drawn, so the step holds no RNG and can be graph-captured),
+    else drawn from ``generator``.
     """
     if temperature == 0:
         return logits.argmax(dim=-1)
@@ -80,16 +82,19 @@ def sample_topk(logits: torch.Tensor, topk: int, temperature: float,
         kth = torch.topk(logits, topk, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
-    race = torch.empty_like(probs).exponential_(1.0, generator=generator)
+    if race is None:
+        race = torch.empty_like(probs).exponential_(1.0, generator=generator)
     return (probs / race).argmax(dim=-1)
 
 
 class FramePicker:
     """The ``pick`` callback of :meth:`HeartMuLa.generate_frame`: guidance, masking, sampling, forcing.
 
-    ``forced`` (set per frame with :meth:`set_forced`) is ``[N, K]`` int64 where values ≥ 0 are fed
-    instead of sampled and -1 leaves the codebook free. A forced token is used even if sampling
-    would never choose it (pins and teacher forcing must reproduce given frames exactly).
+    Per frame, :meth:`begin_frame` draws the frame's race noise ``[K, N, V]`` from the seeded
+    generator in one call (or a caller fills :attr:`race` itself, as the CUDA-graph step does), so
+    the step itself holds no RNG. ``forced`` is ``[N, K]`` int64 where values ≥ 0 are fed instead of
+    sampled and -1 leaves the codebook free. A forced token is used even if sampling would never
+    choose it (pins and teacher forcing must reproduce given frames exactly).
     """
 
     def __init__(self, settings: SamplingSettings, id_mask: torch.Tensor, generator: torch.Generator | None):
@@ -97,14 +102,24 @@ class FramePicker:
         self.id_mask = id_mask
         self.generator = generator
         self.forced: torch.Tensor | None = None
+        self.race: torch.Tensor | None = None
 
     def set_forced(self, forced: torch.Tensor | None) -> None:
+        self.forced = forced
+
+    def begin_frame(self, num_codebooks: int, num_candidates: int, forced: torch.Tensor | None = None) -> None:
+        """Draw the race noise of the next frame and set its forced tokens."""
+        shape = (num_codebooks, num_candidates, self.id_mask.shape[0])
+        if self.race is None or self.race.shape != shape:
+            self.race = torch.empty(shape, device=self.id_mask.device)
+        self.race.exponential_(1.0, generator=self.generator)
         self.forced = forced
 
     def __call__(self, logits: torch.Tensor, codebook: int) -> torch.Tensor:
         s = self.settings
         guided = guide(logits, s.cfg_scale, s.guided) + self.id_mask
-        tokens = sample_topk(guided, s.topk, s.temperature, self.generator)
+        race = self.race[codebook] if self.race is not None else None
+        tokens = sample_topk(guided, s.topk, s.temperature, self.generator, race)
         if self.forced is not None:
             column = self.forced[:, codebook]
             tokens = torch.where(column >= 0, column, tokens)

@@ -292,3 +292,17 @@ def test_muq_row_is_bias_without_reference(model, cond):
     emb2 = model.embed_prompt(torch.tensor(cond.tokens), cond.muq_index, ref, 1, False)
     assert emb2.shape[0] == 1
     assert torch.allclose(emb2[0, cond.muq_index], model.muq_linear(ref))
+
+
+def test_fused_projections_change_nothing(cond):
+    plain = random_heartmula(tiny_config(), seed=3)
+    fused = random_heartmula(tiny_config(), seed=3)
+    fused.fuse_projections()
+    assert fused.backbone.layers[0].attn.wqkv is not None
+    assert fused.backbone.layers[0].attn.q_proj.weight.data_ptr() == fused.backbone.layers[0].attn.wqkv.data_ptr()
+    frames = gen(plain, cond, seed=4)
+    assert torch.equal(frames, gen(fused, cond, seed=4))
+    assert torch.allclose(score_frames(plain, cond, frames), score_frames(fused, cond, frames), atol=1e-4)
+    state = fused.state_dict()
+    assert state.keys() == plain.state_dict().keys()
+    assert all(torch.equal(state[k], v) for k, v in plain.state_dict().items())

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import HeartMuLaConfig
@@ -47,6 +48,11 @@ class HeartMuLa(nn.Module):
         self.audio_head = nn.Parameter(torch.empty(k - 1, dd, v))
         self.muq_linear = nn.Linear(config.muq_dim, db)
         self.register_buffer("codebook_offsets", torch.arange(k) * v, persistent=False)
+        #: captured CUDA-graph frame steps (see heartmula_core.graphed), valid for the current caches
+        self.graph_steps: dict = {}
+        #: padded output-major head storage set by fuse_projections (None: use the parameters)
+        self.audio_head_rows: torch.Tensor | None = None
+        self.codebook0_rows: torch.Tensor | None = None
 
     # -- set-up -----------------------------------------------------------------------------------
 
@@ -56,14 +62,54 @@ class HeartMuLa(nn.Module):
         self.decoder.init_rope(device)
         self.codebook_offsets = torch.arange(self.config.audio_num_codebooks, device=device) * self.config.audio_vocab_size
 
+    def fuse_projections(self) -> None:
+        """Fewer, larger matmuls per layer (weights become views of fused tensors; no extra memory).
+        Call once the model is on its final device and dtype."""
+        self.backbone.fuse_projections()
+        self.decoder.fuse_projections()
+        # The heads output V = 8197 logits, not a multiple of 8, which sends cuBLAS to slow
+        # misaligned kernels (measured on an H100: ~1 ms per frame for the seven audio_head
+        # products). Store them padded to a multiple of 8 rows, output-major; the official-shape
+        # parameters become views of that storage, so names, shapes and values are unchanged.
+        v = self.config.audio_vocab_size
+        padded = -(-v // 8) * 8
+        head = self.audio_head.detach()
+        rows = head.new_zeros(head.shape[0], padded, head.shape[1])
+        rows[:, :v] = head.transpose(1, 2)
+        self.audio_head = nn.Parameter(rows[:, :v].transpose(1, 2), requires_grad=False)
+        self.audio_head_rows = rows
+        c0 = self.codebook0_head.weight.detach()
+        c0_rows = c0.new_zeros(padded, c0.shape[1])
+        c0_rows[:v] = c0
+        self.codebook0_head.weight = nn.Parameter(c0_rows[:v], requires_grad=False)
+        self.codebook0_rows = c0_rows
+
+    def codebook0_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Codebook-0 logits ``[..., V]`` from backbone states ``[..., Db]``."""
+        if self.codebook0_rows is None:
+            return self.codebook0_head(h)
+        return F.linear(h, self.codebook0_rows)[..., : self.config.audio_vocab_size]
+
+    def audio_logits(self, h: torch.Tensor, codebook: int) -> torch.Tensor:
+        """Logits ``[..., V]`` of codebook ``codebook`` (1..K-1) from decoder states ``[..., Dd]``."""
+        if self.audio_head_rows is None:
+            return h @ self.audio_head[codebook - 1]
+        return F.linear(h, self.audio_head_rows[codebook - 1])[..., : self.config.audio_vocab_size]
+
     def setup_caches(self, batch: int, backbone_capacity: int) -> None:
-        """KV caches for ``batch`` rows: backbone of ``backbone_capacity`` positions, decoder of ``K``."""
-        self.backbone.setup_cache(batch, backbone_capacity)
-        self.decoder.setup_cache(batch, self.config.audio_num_codebooks)
+        """KV caches for ``batch`` rows: backbone of ``backbone_capacity`` positions, decoder of ``K``.
+
+        Captured graphs refer to the cache buffers, so they are dropped when a buffer changes.
+        """
+        changed = self.backbone.setup_cache(batch, backbone_capacity)
+        changed |= self.decoder.setup_cache(batch, self.config.audio_num_codebooks)
+        if changed:
+            self.graph_steps.clear()
 
     def drop_caches(self) -> None:
         self.backbone.drop_cache()
         self.decoder.drop_cache()
+        self.graph_steps.clear()
 
     @property
     def device(self) -> torch.device:
@@ -118,14 +164,14 @@ class HeartMuLa(nn.Module):
         """
         k_total = self.config.audio_num_codebooks
         rows = last_h.shape[0]
-        c0 = pick(self.codebook0_head(last_h), 0)
+        c0 = pick(self.codebook0_logits(last_h), 0)
         tokens = [c0]
         groups = rows // c0.shape[0]
         decoder_in = torch.stack([last_h, self.embed_codebook(c0.repeat(groups), 0)], dim=1)  # [B, 2, Db]
         pos = torch.arange(2, device=last_h.device)
         out = self.decoder(self.projection(decoder_in), pos, kv_len=2)[:, -1]
         for k in range(1, k_total):
-            ck = pick(out @ self.audio_head[k - 1], k)
+            ck = pick(self.audio_logits(out, k), k)
             tokens.append(ck)
             if k + 1 < k_total:
                 step_in = self.projection(self.embed_codebook(ck.repeat(groups), k))[:, None]
@@ -144,10 +190,11 @@ class HeartMuLa(nn.Module):
             ``[B, T, K, V]`` logits in the model dtype.
         """
         b, t, k_total = frames.shape
-        c0_logits = self.codebook0_head(last_h)  # [B, T, V]
+        c0_logits = self.codebook0_logits(last_h)  # [B, T, V]
         earlier = self.audio_embeddings(frames[..., :-1] + self.codebook_offsets[:-1])  # [B, T, K-1, Db]
         seq = torch.cat([last_h[:, :, None], earlier], dim=2).reshape(b * t, k_total, -1)
         pos = torch.arange(k_total, device=last_h.device)
         out = self.decoder(self.projection(seq), pos)[:, 1:]  # [B*T, K-1, Dd]
-        rest = torch.einsum("nkd,kdv->nkv", out, self.audio_head).reshape(b, t, k_total - 1, -1)
+        rest = torch.stack([self.audio_logits(out[:, k - 1], k) for k in range(1, k_total)], dim=1)
+        rest = rest.reshape(b, t, k_total - 1, -1)
         return torch.cat([c0_logits[:, :, None], rest], dim=2)

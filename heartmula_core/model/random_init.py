@@ -42,12 +42,16 @@ def _init_(model: HeartMuLa, generator: torch.Generator) -> None:
 def random_heartmula(config: HeartMuLaConfig, device: torch.device | str = "cpu",
                      dtype: torch.dtype = torch.float32, seed: int = 0) -> HeartMuLa:
     """A HeartMuLa with random weights created directly on ``device`` in ``dtype``."""
-    with torch.device(device):
-        model = HeartMuLa(config)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # allocate in the working dtype at once (3B fp32 would be 16 GB)
+    try:
+        with torch.device(device):
+            model = HeartMuLa(config)
+    finally:
+        torch.set_default_dtype(previous)
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     _init_(model, gen)
-    model.to(dtype)
     model.init_buffers(device)
     return model.eval()
 

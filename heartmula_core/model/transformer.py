@@ -32,9 +32,23 @@ class RMSNorm(nn.Module):
         self.scale = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
-        normed = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        normed = F.rms_norm(x.float(), (x.shape[-1],), eps=self.eps)
         return normed.type_as(x) * self.scale
+
+
+def fuse_linears(*linears: nn.Linear) -> torch.Tensor:
+    """Concatenate the weights of bias-free linears sharing an input into one ``[sum out, in]``
+    tensor and make each linear's weight a view of it (same memory, same state-dict names).
+
+    Call after the module's final ``.to()``: moving it later would split the views apart.
+    """
+    fused = torch.cat([lin.weight.detach() for lin in linears])
+    start = 0
+    for lin in linears:
+        rows = lin.weight.shape[0]
+        lin.weight = nn.Parameter(fused[start:start + rows], requires_grad=False)
+        start += rows
+    return fused
 
 
 class MLP(nn.Module):
@@ -45,8 +59,15 @@ class MLP(nn.Module):
         self.w1 = nn.Linear(dim, hidden, bias=False)
         self.w2 = nn.Linear(hidden, dim, bias=False)
         self.w3 = nn.Linear(dim, hidden, bias=False)
+        self.w13: torch.Tensor | None = None  # set by fuse(): one matmul for gate and up
+
+    def fuse(self) -> None:
+        self.w13 = fuse_linears(self.w1, self.w3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.w13 is not None:
+            gate, up = F.linear(x, self.w13).chunk(2, dim=-1)
+            return self.w2(F.silu(gate) * up)
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
 
 
@@ -81,30 +102,58 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.embed_dim, cfg.num_kv_heads * cfg.head_dim, bias=False)
         self.output_proj = nn.Linear(cfg.num_heads * cfg.head_dim, cfg.embed_dim, bias=False)
         self.kv_cache: KVCache | None = None
+        self.wqkv: torch.Tensor | None = None  # set by fuse(): one matmul for q, k and v
+
+    def fuse(self) -> None:
+        self.wqkv = fuse_linears(self.q_proj, self.k_proj, self.v_proj)
+
+    def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.wqkv is None:
+            return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        kv = self.num_kv_heads * self.head_dim
+        return F.linear(x, self.wqkv).split([self.num_heads * self.head_dim, kv, kv], dim=-1)
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor, input_pos: torch.Tensor,
-                kv_len: int | None) -> torch.Tensor:
+                kv_len: int | None, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x [B, S, D]``, ``rope [S, hd/2, 2]``, ``input_pos [S]`` -> ``[B, S, D]``.
 
         With ``kv_len`` the call writes into the KV cache and attends to cache slots ``[0, kv_len)``
-        (all positions written so far, this call's included). With ``kv_len=None`` the cache is not
-        touched and attention is causal within ``x``.
+        under ``mask [S, kv_len]`` (True = may attend; slot ≤ query position). With ``kv_len=None``
+        the cache is not touched and attention is causal within ``x``.
         """
         b, s, _ = x.shape
-        q = apply_rope(self.q_proj(x).view(b, s, self.num_heads, self.head_dim), rope)
-        k = apply_rope(self.k_proj(x).view(b, s, self.num_kv_heads, self.head_dim), rope)
-        v = self.v_proj(x).view(b, s, self.num_kv_heads, self.head_dim)
+        q, k, v = self._project(x)
+        q = apply_rope(q.reshape(b, s, self.num_heads, self.head_dim), rope)
+        k = apply_rope(k.reshape(b, s, self.num_kv_heads, self.head_dim), rope)
+        v = v.reshape(b, s, self.num_kv_heads, self.head_dim)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, H, S, hd]
         gqa = self.num_heads != self.num_kv_heads
         if kv_len is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=s > 1, enable_gqa=gqa)
         else:
             assert self.kv_cache is not None, "cached attention needs setup_cache() first"
+            assert mask is not None, "cached attention needs a mask"
             self.kv_cache.update(input_pos, k, v)
             keys, values = self.kv_cache.k[:, :, :kv_len], self.kv_cache.v[:, :, :kv_len]
-            mask = torch.arange(kv_len, device=x.device)[None, :] <= input_pos[:, None]  # [S, kv_len]
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=gqa)
+            if s == 1:
+                out = self._decode_one(q, keys, values, mask)
+            else:
+                out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=gqa)
         return self.output_proj(out.transpose(1, 2).reshape(b, s, -1))
+
+    def _decode_one(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                    mask: torch.Tensor) -> torch.Tensor:
+        """One query per row: ``q [B, H, 1, hd]``, cache ``[B, n_kv, S, hd]`` -> ``[B, H, 1, hd]``.
+
+        Grouped as ``[B, n_kv, H/n_kv, hd]`` so no key/value head is copied (SDPA with a mask and
+        GQA may expand them); softmax in float32.
+        """
+        b, h, _, d = q.shape
+        grouped = q.view(b, self.num_kv_heads, h // self.num_kv_heads, d)
+        scores = torch.matmul(grouped, keys.transpose(-1, -2)).float() * (d ** -0.5)  # [B, n_kv, g, S]
+        scores = scores.masked_fill(~mask, float("-inf"))
+        probs = torch.softmax(scores, dim=-1).to(values.dtype)
+        return torch.matmul(probs, values).view(b, h, 1, d)
 
 
 class TransformerLayer(nn.Module):
@@ -117,8 +166,8 @@ class TransformerLayer(nn.Module):
         self.mlp_norm = RMSNorm(cfg.embed_dim, cfg.norm_eps)
         self.mlp = MLP(cfg.embed_dim, cfg.intermediate_dim)
 
-    def forward(self, x, rope, input_pos, kv_len):
-        h = x + self.attn(self.sa_norm(x), rope, input_pos, kv_len)
+    def forward(self, x, rope, input_pos, kv_len, mask=None):
+        h = x + self.attn(self.sa_norm(x), rope, input_pos, kv_len, mask)
         return h + self.mlp(self.mlp_norm(h))
 
 
@@ -137,17 +186,29 @@ class Transformer(nn.Module):
         theta = llama3_scaled_theta(self.cfg.head_dim, self.cfg.rope_base, self.cfg.scale_factor)
         self.rope = rope_table(theta.to(device), self.cfg.max_seq_len)
 
-    def setup_cache(self, batch: int, capacity: int, dtype: torch.dtype | None = None) -> None:
-        """Allocate KV caches for ``batch`` rows and ``capacity`` positions (≤ max_seq_len)."""
+    def setup_cache(self, batch: int, capacity: int, dtype: torch.dtype | None = None) -> bool:
+        """Allocate KV caches for ``batch`` rows and ``capacity`` positions (≤ max_seq_len).
+
+        Existing caches of the same shape are kept; returns whether any buffer was (re)allocated.
+        """
         if capacity > self.cfg.max_seq_len:
             raise ValueError(f"cache capacity {capacity} exceeds max_seq_len {self.cfg.max_seq_len}")
         ref = self.norm.scale
         dtype = dtype or ref.dtype
+        changed = False
         for layer in self.layers:
             cache = layer.attn.kv_cache
             if cache is None or cache.k.shape[0] != batch or cache.capacity != capacity or cache.k.dtype != dtype:
                 layer.attn.kv_cache = KVCache(batch, self.cfg.num_kv_heads, capacity, self.cfg.head_dim,
                                               dtype, ref.device)
+                changed = True
+        return changed
+
+    def fuse_projections(self) -> None:
+        """Fuse q/k/v and gate/up projections of every layer (see :func:`fuse_linears`)."""
+        for layer in self.layers:
+            layer.attn.fuse()
+            layer.mlp.fuse()
 
     def drop_cache(self) -> None:
         """Free the KV caches; the stack runs uncached afterwards."""
@@ -164,6 +225,9 @@ class Transformer(nn.Module):
         ``kv_len`` selects the cached mode (see :class:`Attention`); None runs uncached.
         """
         rope = self.rope[input_pos]
+        mask = None
+        if kv_len is not None:
+            mask = torch.arange(kv_len, device=x.device)[None, :] <= input_pos[:, None]  # [S, kv_len]
         for layer in self.layers:
-            x = layer(x, rope, input_pos, kv_len)
+            x = layer(x, rope, input_pos, kv_len, mask)
         return self.norm(x)
