@@ -1,0 +1,148 @@
+"""The demo model's training corpus: random (tags, lyrics) composed into frames.
+
+Song ``i`` of a corpus with seed ``s`` depends only on ``(s, i)`` (its generator is
+``numpy.random.default_rng([s, i])``), so corpora can be generated in shards and any song
+regenerated alone (:func:`make_song`).
+
+- Structure: one of :data:`STRUCTURES` (verse/chorus songs with or without intro, pre-chorus,
+  bridge, interlude, outro), section markers spelled in several ways (``[Verse 2]``, ``[hook]``,
+  ``[Pre-Chorus]``...). Choruses repeat their text; verses get new lines; intros, outros and
+  interludes are mostly instrumental, bridges half the time.
+- Lines: :func:`.lexicon.random_line` (word templates), plus a scat line of vocables in about a
+  third of the songs so that every syllable class is sung.
+- Tags: a genre (or alias), moods, tempo, mode, energy, instrument and voice words, some
+  neutral words the composer ignores, in random order; tag sets of the evaluation prompts
+  (:mod:`.eval_set`) are never produced.
+- Length: 20 to 120 s (drawn again until the composed song fits).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .composer import Song, compose
+from .eval_set import EVAL_SET
+from .lexicon import random_line
+from .tags import (ENERGY_WORDS, GENRE_ALIASES, GENRES, INSTRUMENT_WORDS, MODE_WORDS, MOOD_MODES,
+                   TEMPO_WORDS, VOICE_WORDS, tag_words)
+
+log = logging.getLogger(__name__)
+
+MIN_SECONDS, MAX_SECONDS = 20.0, 120.0
+MAX_ATTEMPTS = 50
+
+STRUCTURES: tuple[tuple[str, ...], ...] = (
+    ("verse", "chorus", "verse", "chorus"),
+    ("intro", "verse", "chorus", "verse", "chorus", "outro"),
+    ("intro", "verse", "prechorus", "chorus", "verse", "prechorus", "chorus", "bridge", "chorus", "outro"),
+    ("verse", "verse", "chorus", "bridge", "chorus"),
+    ("intro", "verse", "chorus", "interlude", "verse", "chorus", "outro"),
+    ("intro", "chorus", "verse", "chorus", "outro"),
+    ("verse", "chorus", "bridge", "chorus", "outro"),
+    ("intro", "verse", "outro"),
+    ("verse", "prechorus", "chorus"),
+    ("chorus", "verse", "chorus"),
+    ("intro", "verse", "chorus"),
+    ("verse", "chorus", "outro"),
+)
+MARKERS = {
+    "intro": ("[intro]", "[Intro]", "[INTRO]"),
+    "verse": ("[verse]", "[Verse]", "[verse {n}]", "[Verse {n}]", "[VERSE]"),
+    "prechorus": ("[pre-chorus]", "[Pre-Chorus]", "[prechorus]"),
+    "chorus": ("[chorus]", "[Chorus]", "[CHORUS]", "[hook]", "[refrain]"),
+    "bridge": ("[bridge]", "[Bridge]"),
+    "interlude": ("[interlude]", "[instrumental]", "[solo]", "[break]"),
+    "outro": ("[outro]", "[Outro]"),
+}
+#: (lines when sung: low, high inclusive; chance of being instrumental)
+LINES = {"intro": (1, 2, 0.85), "verse": (2, 6, 0.0), "prechorus": (1, 2, 0.0), "chorus": (2, 4, 0.0),
+         "bridge": (2, 4, 0.5), "interlude": (1, 2, 1.0), "outro": (1, 2, 0.8)}
+NEUTRAL_TAGS = ("summer", "wedding", "roadtrip", "vintage", "nostalgic", "catchy", "anthem",
+                "groovy", "warm", "night", "retro", "modern")
+SCAT_CHANCE = 0.35
+
+
+def make_corpus(n_songs: int, seed: int = 0) -> Iterator[tuple[str, str, torch.Tensor]]:
+    """``n_songs`` songs as ``(tags, lyrics, frames [T, 8] int64)``, song ``i`` from ``(seed, i)``."""
+    for index in range(n_songs):
+        tags, lyrics, song = make_song(seed, index)
+        yield tags, lyrics, song.frames
+
+
+def make_song(seed: int, index: int) -> tuple[str, str, Song]:
+    """Song ``index`` of the corpus with ``seed``: its tags, lyrics and composed :class:`Song`."""
+    rng = np.random.default_rng([seed, index])
+    for _ in range(MAX_ATTEMPTS):
+        tags = random_tags(rng)
+        if frozenset(tag_words(tags)) in _eval_tag_sets():
+            continue
+        lyrics = random_lyrics(rng)
+        song = compose(tags, lyrics, rng)
+        if MIN_SECONDS <= song.seconds <= MAX_SECONDS:
+            return tags, lyrics, song
+    log.warning("corpus song (%d, %d): no draw fit %g-%g s; keeping the last (%.1f s)",
+                seed, index, MIN_SECONDS, MAX_SECONDS, song.seconds)
+    return tags, lyrics, song
+
+
+@lru_cache(maxsize=1)
+def _eval_tag_sets() -> frozenset[frozenset[str]]:
+    return frozenset(frozenset(tag_words(item.tags)) for item in EVAL_SET)
+
+
+def _pick(rng: np.random.Generator, options: tuple[str, ...] | list[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def random_tags(rng: np.random.Generator) -> str:
+    """A random tags string over the demo's tag vocabulary (:mod:`.tags`)."""
+    words: list[str] = []
+    if rng.random() < 0.85:
+        words.append(_pick(rng, list(GENRES) + list(GENRE_ALIASES)))
+    for _ in range(int(rng.integers(0, 3))):
+        words.append(_pick(rng, list(MOOD_MODES) + list(ENERGY_WORDS)))
+    if rng.random() < 0.4:
+        words.append(_pick(rng, list(TEMPO_WORDS)))
+    elif rng.random() < 0.08:
+        words.append(f"{int(rng.integers(70, 190))} bpm")
+    if rng.random() < 0.25:
+        words.append(_pick(rng, list(MODE_WORDS)))
+    for _ in range(int(rng.integers(0, 3))):
+        words.append(_pick(rng, list(INSTRUMENT_WORDS) + ["drums", "acoustic", "bass"]))
+    if rng.random() < 0.5:
+        words.append(_pick(rng, list(VOICE_WORDS)))
+    if rng.random() < 0.3:
+        words.append(_pick(rng, NEUTRAL_TAGS))
+    words = list(dict.fromkeys(words)) or [_pick(rng, list(GENRES))]
+    order = rng.permutation(len(words))
+    return ("," if rng.random() < 0.7 else ", ").join(words[i] for i in order)
+
+
+def random_lyrics(rng: np.random.Generator) -> str:
+    """Random lyrics with section markers (see the module docstring)."""
+    structure = STRUCTURES[int(rng.integers(len(STRUCTURES)))]
+    chorus: list[str] | None = None
+    scat_at = int(rng.integers(len(structure))) if rng.random() < SCAT_CHANCE else -1
+    blocks = []
+    counts: dict[str, int] = {}
+    for position, kind in enumerate(structure):
+        counts[kind] = counts.get(kind, 0) + 1
+        marker = _pick(rng, MARKERS[kind]).format(n=counts[kind])
+        low, high, instrumental = LINES[kind]
+        if kind == "chorus" and chorus is not None:
+            lines = chorus
+        elif rng.random() < instrumental and position != scat_at:
+            lines = []
+        else:
+            lines = [random_line(rng) for _ in range(int(rng.integers(low, high + 1)))]
+            if position == scat_at:
+                lines.insert(int(rng.integers(len(lines) + 1)), random_line(rng, scat=True))
+            if kind == "chorus":
+                chorus = lines
+        blocks.append("\n".join([marker] + lines))
+    return "\n\n".join(blocks) + "\n"

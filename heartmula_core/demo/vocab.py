@@ -1,0 +1,210 @@
+"""Token layout of the demo codec: what each of the 8 codebooks of a frame means.
+
+One frame covers 80 ms (12.5 Hz, 3840 samples at 48 kHz). Time inside a song is counted in
+frames; a beat is a whole number of frames (``fpb``, 4..10 -> 187.5..75 bpm) and a bar is four
+beats, so beats, bars and sections always start on a frame boundary. Drums alone have a finer
+grid: two half-frame slots (40 ms) per frame, enough for eighth notes at every tempo.
+
+=====  ==========  =============================================================  =====
+cb     name        ids                                                             size
+=====  ==========  =============================================================  =====
+0      lyric       0 rest, 1 instrumental lead plays the melody,                   962
+                   2 + s for sung syllable class s (:mod:`.syllables`, 960)
+1      melody      0 rest, 1 + (m - 48) note-on, 37 + (m - 48) held; MIDI m 48..83  73
+2      chord       0 none, 1 + 7 * root + quality (root 0..11 = C..B, 7 qualities)  85
+3      bass        0 rest, 1 + (m - 28) note-on, 25 + (m - 28) held; MIDI m 28..51  49
+4      drums       bit mask: kick, snare, hat, crash at slot 0 (bits 0-3) and at    256
+                   slot 1, 40 ms later (bits 4-7)
+5      texture     8 * instrument + energy (5 instruments, energy 0..7)             40
+6      section     0 none, 1 + 16 * kind + min(bar in section, 15) (7 kinds)       113
+7      beat        0 none, 1 + 40 * (fpb - 4) + position in bar (0 .. 4 * fpb - 1)  281
+=====  ==========  =============================================================  =====
+
+The largest id is 961 (codebook 0), so a model vocabulary of 962 + specials covers every
+codebook. A syllable holds its codebook-0 id for all frames of its note; its first frame is the
+melody note-on, which is how two equal syllables in a row ("la la") stay apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .syllables import NUM_SYLLABLES
+
+SAMPLE_RATE = 48_000
+FRAME_RATE = 12.5
+FRAME_SAMPLES = 3840
+NUM_CODEBOOKS = 8
+
+CB_LYRIC, CB_MELODY, CB_CHORD, CB_BASS, CB_DRUMS, CB_TEXTURE, CB_SECTION, CB_BEAT = range(8)
+
+# codebook 0
+LYRIC_REST = 0
+LYRIC_LEAD = 1
+LYRIC_FIRST_SYLLABLE = 2
+
+# codebooks 1 and 3: pitched monophonic lines
+MELODY_LOW, MELODY_HIGH = 48, 83
+BASS_LOW, BASS_HIGH = 28, 51
+
+# codebook 2
+CHORD_QUALITIES = ("maj", "min", "dim", "sus4", "7", "maj7", "min7")
+#: semitones above the root of each quality
+CHORD_INTERVALS = {
+    "maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "sus4": (0, 5, 7),
+    "7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10),
+}
+NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+# codebook 4
+DRUMS = ("kick", "snare", "hat", "crash")
+SLOT_SAMPLES = FRAME_SAMPLES // 2
+
+# codebook 5
+INSTRUMENTS = ("piano", "guitar", "synth", "strings", "organ")
+ENERGY_LEVELS = 8
+
+# codebook 6
+SECTION_KINDS = ("intro", "verse", "prechorus", "chorus", "bridge", "interlude", "outro")
+MAX_BAR_INDEX = 15
+
+# codebook 7
+MIN_FPB, MAX_FPB = 4, 10
+BEAT_STRIDE = 40  # 4 * MAX_FPB positions per tempo
+
+CODEBOOK_SIZES = (
+    LYRIC_FIRST_SYLLABLE + NUM_SYLLABLES,
+    1 + 2 * (MELODY_HIGH - MELODY_LOW + 1),
+    1 + 12 * len(CHORD_QUALITIES),
+    1 + 2 * (BASS_HIGH - BASS_LOW + 1),
+    1 << (2 * len(DRUMS)),
+    len(INSTRUMENTS) * ENERGY_LEVELS,
+    1 + len(SECTION_KINDS) * (MAX_BAR_INDEX + 1),
+    1 + BEAT_STRIDE * (MAX_FPB - MIN_FPB + 1),
+)
+MAX_ID = max(CODEBOOK_SIZES) - 1
+LAYOUT_NAME = "demo-v1"
+
+
+def bpm_of_fpb(fpb: int) -> float:
+    """Tempo in beats per minute of a beat ``fpb`` frames long."""
+    return 60.0 * FRAME_RATE / fpb
+
+
+# ---- pitched lines (codebooks 1 and 3) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PitchCode:
+    """Encoding of a monophonic line over MIDI ``low..high``: 0 rest, then note-ons, then holds."""
+
+    low: int
+    high: int
+
+    @property
+    def span(self) -> int:
+        return self.high - self.low + 1
+
+    def on(self, midi: int) -> int:
+        return 1 + self._offset(midi)
+
+    def hold(self, midi: int) -> int:
+        return 1 + self.span + self._offset(midi)
+
+    def _offset(self, midi: int) -> int:
+        if not self.low <= midi <= self.high:
+            raise ValueError(f"MIDI note {midi} outside {self.low}..{self.high}")
+        return midi - self.low
+
+    def decode(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(midi, is_onset)`` per id; midi is 0 for rest."""
+        ids = np.asarray(ids, dtype=np.int64)
+        offset = (ids - 1) % self.span
+        midi = np.where(ids > 0, self.low + offset, 0)
+        return midi, (ids >= 1) & (ids <= self.span)
+
+
+MELODY = PitchCode(MELODY_LOW, MELODY_HIGH)
+BASS = PitchCode(BASS_LOW, BASS_HIGH)
+
+
+# ---- chords (codebook 2) ---------------------------------------------------------------------
+
+
+def chord_id(root: int, quality: str) -> int:
+    return 1 + 7 * (root % 12) + CHORD_QUALITIES.index(quality)
+
+
+def chord_of(cid: int) -> tuple[int, str] | None:
+    """``(root, quality)`` of a chord id, None for 0."""
+    if cid == 0:
+        return None
+    root, q = divmod(cid - 1, len(CHORD_QUALITIES))
+    return root, CHORD_QUALITIES[q]
+
+
+def chord_pitch_classes(cid: int) -> tuple[int, ...]:
+    chord = chord_of(cid)
+    if chord is None:
+        return ()
+    root, quality = chord
+    return tuple((root + i) % 12 for i in CHORD_INTERVALS[quality])
+
+
+def chord_name(cid: int) -> str:
+    chord = chord_of(cid)
+    if chord is None:
+        return "N"
+    suffix = {"maj": "", "min": "m", "dim": "dim", "sus4": "sus4", "7": "7", "maj7": "maj7", "min7": "m7"}
+    return NOTE_NAMES[chord[0]] + suffix[chord[1]]
+
+
+# ---- drums (codebook 4) ----------------------------------------------------------------------
+
+
+def drum_bits(drum: str, slot: int) -> int:
+    """The bit of ``drum`` hit at half-frame ``slot`` (0 or 1)."""
+    return 1 << (DRUMS.index(drum) + 4 * slot)
+
+
+# ---- texture, section, beat (codebooks 5-7) --------------------------------------------------
+
+
+def texture_id(instrument: str, energy: int) -> int:
+    return ENERGY_LEVELS * INSTRUMENTS.index(instrument) + int(np.clip(energy, 0, ENERGY_LEVELS - 1))
+
+
+def texture_of(tid: int) -> tuple[str, int]:
+    """``(instrument, energy)`` of a texture id."""
+    instrument, energy = divmod(int(tid), ENERGY_LEVELS)
+    return INSTRUMENTS[instrument], energy
+
+
+def section_id(kind: str, bar: int) -> int:
+    return 1 + (MAX_BAR_INDEX + 1) * SECTION_KINDS.index(kind) + min(bar, MAX_BAR_INDEX)
+
+
+def section_of(sid: int) -> tuple[str, int] | None:
+    """``(kind, bar in section, capped at 15)`` of a section id, None for 0."""
+    if sid == 0:
+        return None
+    kind, bar = divmod(int(sid) - 1, MAX_BAR_INDEX + 1)
+    return SECTION_KINDS[kind], bar
+
+
+def beat_id(fpb: int, position: int) -> int:
+    """Codebook-7 id for tempo ``fpb`` frames per beat at ``position`` frames into the bar."""
+    if not MIN_FPB <= fpb <= MAX_FPB:
+        raise ValueError(f"frames per beat {fpb} outside {MIN_FPB}..{MAX_FPB}")
+    return 1 + BEAT_STRIDE * (fpb - MIN_FPB) + position % (4 * fpb)
+
+
+def beat_of(bid: int) -> tuple[int, int] | None:
+    """``(fpb, position in bar)`` of a beat id, None for 0 or an id past its tempo's bar."""
+    if bid == 0:
+        return None
+    tempo, position = divmod(int(bid) - 1, BEAT_STRIDE)
+    fpb = MIN_FPB + tempo
+    return (fpb, position) if position < 4 * fpb else None
