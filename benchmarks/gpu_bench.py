@@ -131,9 +131,14 @@ def main() -> None:
 
     if args.profile and device.type == "cuda":
         from torch.profiler import ProfilerActivity, profile
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
             run_frames(model, cond, 4, graph=False)
-        events = [e for e in prof.key_averages() if e.device_type.name == "CUDA"]
+        ops = [e for e in prof.key_averages(group_by_input_shape=True)
+               if e.key in ("aten::mm", "aten::addmm", "aten::bmm", "aten::linear", "aten::matmul")]
+        for e in sorted(ops, key=lambda e: -e.device_time_total)[:10]:
+            print(f"    {e.device_time_total / 4 / 1000:7.3f} ms/frame  {e.count / 4:6.0f}x  {e.key} {e.input_shapes}",
+                  flush=True)
+        events = [e for e in prof.key_averages() if e.device_type.name == "CUDA" and e.self_device_time_total > 0]
         total = sum(e.self_device_time_total for e in events)
         count = sum(e.count for e in events)
         print(f"  profile: {count / 4:.0f} kernels per frame, {total / 4 / 1000:.2f} ms GPU time per frame", flush=True)
