@@ -93,7 +93,6 @@ def generate_frames(
     num_candidates: int = 1,
     stop_at_eos: bool = True,
     cuda_graph: bool | None = None,
-    compile_step: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Yield up to ``max_frames`` new frames, each ``[N, K]`` int64 (``N = num_candidates``).
 
@@ -106,8 +105,6 @@ def generate_frames(
             is never checked, as in the reference.
         cuda_graph: run the frame loop as a captured CUDA graph (:mod:`heartmula_core.graphed`);
             default: on CUDA devices. Frames then come back in blocks and on the CPU.
-        compile_step: also ``torch.compile`` the captured step (fewer, fused kernels; the first
-            capture then takes much longer).
     """
     cfg = model.config
     k_total, vocab = cfg.audio_num_codebooks, cfg.audio_vocab_size
@@ -144,7 +141,7 @@ def generate_frames(
         yield from generate_frames_graphed(
             model, picker, first_hidden=last_h, filled=filled, capacity=capacity, max_frames=max_frames,
             num_candidates=num_candidates, forced=forced, eos_id=eos_id,
-            check_first=prefix_len > 0, stop_at_eos=stop_at_eos, compile_step=compile_step)
+            check_first=prefix_len > 0, stop_at_eos=stop_at_eos)
         return
 
     ended = torch.zeros(num_candidates, dtype=torch.bool, device=device)

@@ -50,7 +50,7 @@ class GraphedFrameStep:
     """
 
     def __init__(self, model: HeartMuLa, settings: SamplingSettings, id_mask: torch.Tensor, num_candidates: int,
-                 capacity: int, compile_step: bool = False):
+                 capacity: int):
         cfg = model.config
         device = model.device
         self.model, self.groups, self.capacity = model, settings.groups, capacity
@@ -61,7 +61,7 @@ class GraphedFrameStep:
         self.forced = self.picker.forced = torch.full((num_candidates, k_total), -1, dtype=torch.long, device=device)
         self.prev = torch.zeros(num_candidates, k_total, dtype=torch.long, device=device)
         self.pos = torch.full((1,), capacity - 1, dtype=torch.long, device=device)  # warm-up writes a spare slot
-        step = torch.compile(self._step, dynamic=False) if compile_step else self._step
+        step = self._step
         t0 = time.perf_counter()
         self.graph = torch.cuda.CUDAGraph()
         side = torch.cuda.Stream(device)
@@ -74,8 +74,8 @@ class GraphedFrameStep:
         with torch.inference_mode(), torch.cuda.graph(self.graph):
             self.out = step()
         self.capture_seconds = time.perf_counter() - t0
-        log.info("captured the frame step (rows %d, capacity %d, compiled %s) in %.2f s",
-                 self.groups * num_candidates, capacity, compile_step, self.capture_seconds)
+        log.info("captured the frame step (rows %d, capacity %d) in %.2f s",
+                 self.groups * num_candidates, capacity, self.capture_seconds)
 
     def _step(self) -> torch.Tensor:
         rows_prev = self.prev.repeat(self.groups, 1)[:, None]  # [B, 1, K]
@@ -102,20 +102,19 @@ class GraphedFrameStep:
 
 
 def graphed_step(model: HeartMuLa, settings: SamplingSettings, id_mask: torch.Tensor, num_candidates: int,
-                 capacity: int, compile_step: bool = False) -> GraphedFrameStep:
+                 capacity: int) -> GraphedFrameStep:
     """The captured step for these settings, reused while the model's caches stay the same."""
-    key = (settings, num_candidates, capacity, compile_step, tuple(torch.isinf(id_mask).nonzero().flatten().tolist()))
+    key = (settings, num_candidates, capacity, tuple(torch.isinf(id_mask).nonzero().flatten().tolist()))
     step = model.graph_steps.get(key)
     if step is None:
-        step = model.graph_steps[key] = GraphedFrameStep(model, settings, id_mask, num_candidates, capacity,
-                                                         compile_step)
+        step = model.graph_steps[key] = GraphedFrameStep(model, settings, id_mask, num_candidates, capacity)
     return step
 
 
 def generate_frames_graphed(model: HeartMuLa, picker: FramePicker, *, first_hidden: torch.Tensor,
                             filled: int, capacity: int, max_frames: int, num_candidates: int,
                             forced: torch.Tensor | None, eos_id: int, check_first: bool, stop_at_eos: bool,
-                            compile_step: bool = False, sync_every: int = 16) -> Iterator[torch.Tensor]:
+                            sync_every: int = 16) -> Iterator[torch.Tensor]:
     """The frame loop of :func:`~heartmula_core.generation.generate_frames` on a CUDA graph.
 
     ``first_hidden [B, Db]`` is the prefill's last hidden state and ``filled`` the number of
@@ -126,7 +125,7 @@ def generate_frames_graphed(model: HeartMuLa, picker: FramePicker, *, first_hidd
     device = model.device
     picker.begin_frame(k_total, num_candidates, forced[0] if forced is not None else None)
     first = model.generate_frame(first_hidden, picker)  # eager: the first frame follows the prefill
-    step = graphed_step(model, picker.settings, picker.id_mask, num_candidates, capacity, compile_step)
+    step = graphed_step(model, picker.settings, picker.id_mask, num_candidates, capacity)
     step.start(first, filled)
 
     block = torch.empty(sync_every, num_candidates, k_total, dtype=torch.long, device=device)

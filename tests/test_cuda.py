@@ -48,3 +48,13 @@ def test_graph_candidates(model):
     out = frames(model, True, n=30, num_candidates=4, stop_at_eos=False)
     assert out.shape == (30, 4, 8)
     assert len({tuple(out[:, i].flatten().tolist()) for i in range(4)}) == 4
+
+
+def test_compiled_layers_in_graph_match():
+    torch.backends.cuda.matmul.allow_tf32 = False
+    m = random_heartmula(tiny_config(), "cuda", torch.float32, seed=2)
+    m.fuse_projections()
+    plain = frames(m, True, n=30, stop_at_eos=False)
+    m.compile_decode_layers()
+    compiled = frames(m, True, n=30, stop_at_eos=False)
+    assert (plain == compiled).all(-1).float().mean() > 0.95

@@ -96,6 +96,16 @@ class HeartMuLa(nn.Module):
             return h @ self.audio_head[codebook - 1]
         return F.linear(h, self.audio_head_rows[codebook - 1])[..., : self.config.audio_vocab_size]
 
+    def compile_decode_layers(self) -> None:
+        """Opt in to ``torch.compile``'d layers for single-token cached steps (both stacks).
+
+        Compilation happens at the first step (tens of seconds for the 3B model); captured graphs
+        are dropped so they are re-captured with the compiled layers.
+        """
+        self.backbone.compile_decode_layers()
+        self.decoder.compile_decode_layers()
+        self.graph_steps.clear()
+
     def setup_caches(self, batch: int, backbone_capacity: int) -> None:
         """KV caches for ``batch`` rows: backbone of ``backbone_capacity`` positions, decoder of ``K``.
 
@@ -169,13 +179,15 @@ class HeartMuLa(nn.Module):
         groups = rows // c0.shape[0]
         decoder_in = torch.stack([last_h, self.embed_codebook(c0.repeat(groups), 0)], dim=1)  # [B, 2, Db]
         pos = torch.arange(2, device=last_h.device)
-        out = self.decoder(self.projection(decoder_in), pos, kv_len=2)[:, -1]
+        # The decoder always attends over its whole K-slot cache under the position mask: one
+        # static shape for every step (graph capture, compiled layers), same result as slicing.
+        out = self.decoder(self.projection(decoder_in), pos, kv_len=k_total)[:, -1]
         for k in range(1, k_total):
             ck = pick(self.audio_logits(out, k), k)
             tokens.append(ck)
             if k + 1 < k_total:
                 step_in = self.projection(self.embed_codebook(ck.repeat(groups), k))[:, None]
-                out = self.decoder(step_in, pos[1:] + k, kv_len=k + 2)[:, -1]
+                out = self.decoder(step_in, pos[1:] + k, kv_len=k_total)[:, -1]
         return torch.stack(tokens, dim=1)
 
     # -- teacher forcing --------------------------------------------------------------------------

@@ -171,6 +171,12 @@ class TransformerLayer(nn.Module):
         return h + self.mlp(self.mlp_norm(h))
 
 
+def _run_layer(layer: TransformerLayer, x, rope, input_pos, kv_len, mask):
+    """One layer as a free function, so one ``torch.compile`` of it serves every layer of a stack
+    (dynamo treats the module's parameters and buffers as inputs, not as constants)."""
+    return layer(x, rope, input_pos, kv_len, mask)
+
+
 class Transformer(nn.Module):
     """A stack of layers and a final RMSNorm: embeddings ``[B, S, D]`` -> hidden ``[B, S, D]``."""
 
@@ -180,6 +186,22 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(TransformerLayer(cfg) for _ in range(cfg.num_layers))
         self.norm = RMSNorm(cfg.embed_dim, cfg.norm_eps)
         self.register_buffer("rope", torch.empty(0), persistent=False)
+        #: compiled single-token cached layer step (see :meth:`compile_decode_layers`), or None
+        self.compiled_layer = None
+
+    def compile_decode_layers(self) -> None:
+        """Use a ``torch.compile``'d layer for single-token steps over the whole static cache window
+        (the CUDA-graph step and the local decoder): it fuses the elementwise work between the
+        matmuls. Prefill, uncached calls and eager steps over a growing window stay eager (each new
+        window length would be a recompile).
+
+        Every (rows, capacity) pair of both stacks is one compiled variant of the same function, so
+        dynamo's recompile limit is raised to hold them.
+        """
+        import torch._dynamo
+
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+        self.compiled_layer = torch.compile(_run_layer, dynamic=False)
 
     def init_rope(self, device: torch.device | str) -> None:
         """(Re)build the RoPE table ``[max_seq_len, hd/2, 2]`` on ``device`` (after meta loading)."""
@@ -228,6 +250,10 @@ class Transformer(nn.Module):
         mask = None
         if kv_len is not None:
             mask = torch.arange(kv_len, device=x.device)[None, :] <= input_pos[:, None]  # [S, kv_len]
+        run = _run_layer
+        if (self.compiled_layer is not None and x.shape[1] == 1 and kv_len is not None
+                and kv_len == self.layers[0].attn.kv_cache.capacity):
+            run = self.compiled_layer
         for layer in self.layers:
-            x = layer(x, rope, input_pos, kv_len, mask)
+            x = run(layer, x, rope, input_pos, kv_len, mask)
         return self.norm(x)
