@@ -66,6 +66,25 @@ def run_frames(model, cond, n, *, graph, candidates=1, settings=SamplingSettings
     return t2 - t1, t1 - t0, torch.stack([f.cpu() for f in frames])
 
 
+def stream_first_audio(model, cond, codec, lead_in: int, block: int = 16) -> float:
+    """Seconds from the generation call to the first non-empty audio out of the codec stream."""
+    device = model.device
+    sync(device)
+    t0 = time.perf_counter()
+    stream = codec.stream(torch.Generator().manual_seed(0), lead_in=lead_in)
+    it = generate_frames(model, cond, max_frames=500, settings=SamplingSettings(), eos_id=8193, num_codes=8192,
+                         generator=seed_generator(0, device), stop_at_eos=False)
+    pending = []
+    for frame in it:
+        pending.append(frame.cpu().reshape(-1))
+        if len(pending) == block:
+            audio = stream.push(torch.stack(pending))
+            pending = []
+            if audio.shape[1]:
+                return time.perf_counter() - t0
+    return float("nan")
+
+
 def weight_bytes_per_frame(model) -> int:
     """Bytes of weights read per frame: the backbone once, the decoder and projection 7-8 times."""
     size = lambda m: sum(p.numel() * p.element_size() for p in m.parameters())
@@ -86,6 +105,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="also measure compiled decode layers (then K candidates run compiled)")
     parser.add_argument("--json")
+    parser.add_argument("--lead-in", type=int, default=64, help="first codec window when streaming (frames)")
     parser.add_argument("--profile", action="store_true", help="print the top GPU kernels of eager frames")
     args = parser.parse_args()
     device = torch.device("cpu" if args.cpu or not torch.cuda.is_available() else "cuda")
@@ -186,14 +206,15 @@ def main() -> None:
         result["peak_gpu_GiB"] = torch.cuda.max_memory_allocated(device) / 2**30
         rows.append(("peak GPU memory (HeartMuLa)", f"{result['peak_gpu_GiB']:.1f} GiB"))
 
-    del model
     if not args.skip_codec:
         from heartmula_core.codec.heartcodec.config import HeartCodecConfig
         from heartmula_core.codec.heartcodec.random_init import random_heartcodec, tiny_config as tiny_codec
+        from heartmula_core.codec.on_demand import OnDemandCodec
 
         ccfg = HeartCodecConfig() if device.type == "cuda" else tiny_codec()
         frames = torch.randint(0, 8192, (750, 8))  # 60 s
         for cdtype in ((torch.float32, torch.bfloat16) if device.type == "cuda" else (torch.float32,)):
+            name = str(cdtype).split(".")[-1]
             codec = random_heartcodec(ccfg, device, cdtype, seed=0)
             codec.decode(frames[:372], torch.Generator().manual_seed(0))  # warm-up
             sync(device)
@@ -201,13 +222,43 @@ def main() -> None:
             audio = codec.decode(frames, torch.Generator().manual_seed(0))
             sync(device)
             secs = time.perf_counter() - t
-            name = str(cdtype).split(".")[-1]
             result[f"codec_{name}_xrt"] = 60.0 / secs
             rows.append((f"HeartCodec decode 60 s ({name})", f"{secs:.2f} s = {60 / secs:.1f}x real time, "
                          f"finite={bool(torch.isfinite(audio).all())}"))
             if device.type == "cuda":
-                rows.append((f"peak GPU memory incl. codec {name}", f"{torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB"))
-            del codec
+                rows.append((f"peak GPU memory, HeartMuLa + codec {name}",
+                             f"{torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB"))
+                first_audio = stream_first_audio(model, cond, codec, lead_in=args.lead_in)
+                result[f"first_audio_{name}_s"] = first_audio
+                rows.append((f"call -> first decoded audio, streaming, lead-in {args.lead_in} ({name})",
+                             f"{first_audio:.2f} s"))
+            if device.type == "cuda":
+                normal = secs * 10 / 60
+                model.drop_caches()
+                del codec
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats(device)
+                low = OnDemandCodec(random_heartcodec(ccfg, "cpu", cdtype, seed=0), device,
+                                    before_load=model.drop_caches)
+                song, _, _ = run_frames(model, cond, 125, graph=True)
+                sync(device)
+                t = time.perf_counter()
+                low.decode(song[:, 0], torch.Generator().manual_seed(0))
+                sync(device)
+                low_secs = time.perf_counter() - t
+                result["low_memory_peak_GiB"] = torch.cuda.max_memory_allocated(device) / 2**30
+                result["low_memory_decode_10s_s"] = low_secs
+                result[f"low_memory_{name}_peak_GiB"] = result.pop("low_memory_peak_GiB")
+                result[f"low_memory_{name}_decode_10s_s"] = result.pop("low_memory_decode_10s_s")
+                rows.append((f"low-memory mode: peak GPU memory (10 s song, codec {name})",
+                             f"{result[f'low_memory_{name}_peak_GiB']:.1f} GiB"))
+                rows.append((f"low-memory mode: decode 10 s incl. codec moves ({name})",
+                             f"{low_secs:.2f} s (vs {normal:.2f} s resident, pro rata)"))
+                del low
+            else:
+                del codec
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
 
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--codec-dtype", default="float32", help="HeartCodec dtype (float32; bfloat16 is faster)")
     g.add_argument("--frames-out", help="also save the int frames [T, 8] as .npy")
     g.add_argument("--ignore-eos", action="store_true", help="generate the full length even after EOS")
+    g.add_argument("--low-memory", action="store_true",
+                   help="for 12-16 GB GPUs: keep the codec in CPU memory, move it to the GPU only to decode")
 
     s = sub.add_parser("score", help="teacher-forced log-likelihood per frame of given frames")
     _add_model_args(s)
@@ -154,7 +156,8 @@ def cmd_generate(args) -> int:
     lyrics = _read_text(args.lyrics, "lyrics")
     settings = SamplingSettings(temperature=args.temperature, topk=args.topk, cfg_scale=args.cfg)
     t0 = time.perf_counter()
-    pipe = Pipeline.load(args.model, device=args.device, dtype=args.dtype, codec_dtype=args.codec_dtype)
+    pipe = Pipeline.load(args.model, device=args.device, dtype=args.dtype, codec_dtype=args.codec_dtype,
+                         memory="low" if args.low_memory else "normal")
     log.info("model loaded in %.1f s", time.perf_counter() - t0)
     prompt = pipe.encode_prompt(args.tags, lyrics)
     max_frames = pipe.frames_for_seconds(args.seconds)

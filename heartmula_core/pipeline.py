@@ -16,6 +16,7 @@ import torch
 
 from .checkpoint import CheckpointPaths, load_heartmula, locate_checkpoint, resolve_device, resolve_dtype
 from .codec.base import Codec
+from .codec.on_demand import OnDemandCodec
 from .codec.registry import load_codec
 from .config import GenConfig
 from .errors import CheckpointError
@@ -25,6 +26,12 @@ from .prompt import Prompt, PromptTokenizer
 from .sampling import SamplingSettings
 
 log = logging.getLogger(__name__)
+
+#: frames of the first, short codec window when streaming (~5 s of music; see HeartCodec.stream)
+STREAM_LEAD_IN = 64
+#: frames handed to the streaming codec at a time
+STREAM_BLOCK = 16
+MEMORY_MODES = ("normal", "low")
 
 
 @dataclass
@@ -36,19 +43,30 @@ class Pipeline:
     tokenizer: PromptTokenizer
     gen_config: GenConfig
     paths: CheckpointPaths
+    low_memory: bool = False
 
     @classmethod
     def load(cls, root: Path | str, *, device: str = "auto", dtype: str | None = None,
-             codec_dtype: str = "float32", version: str = "3B") -> "Pipeline":
-        """Validate and load a checkpoint root (see :mod:`heartmula_core.checkpoint`)."""
+             codec_dtype: str = "float32", version: str = "3B", memory: str = "normal") -> "Pipeline":
+        """Validate and load a checkpoint root (see :mod:`heartmula_core.checkpoint`).
+
+        ``memory="low"`` (for 12–16 GB GPUs) keeps the codec's weights in CPU memory and moves them
+        to the GPU only while decoding, after freeing HeartMuLa's KV caches; audio is then decoded
+        after generation instead of streamed during it.
+        """
+        if memory not in MEMORY_MODES:
+            raise CheckpointError(f"unknown memory mode {memory!r}; use {' or '.join(MEMORY_MODES)}")
         paths = locate_checkpoint(root, version)
         gen_config = GenConfig.from_file(paths.gen_config)
         dev = resolve_device(device)
         model = load_heartmula(paths.model_dir, dev, resolve_dtype(dtype, dev))
         gen_config.check_against(model.config, paths.gen_config)
-        codec = load_codec(paths.codec_dir, dev, resolve_dtype(codec_dtype, dev))
+        low = memory == "low" and dev.type == "cuda"
+        codec = load_codec(paths.codec_dir, "cpu" if low else dev, resolve_dtype(codec_dtype, dev))
+        if low and hasattr(codec, "network"):
+            codec = OnDemandCodec(codec, dev, before_load=model.drop_caches)
         tokenizer = PromptTokenizer(paths.tokenizer, gen_config)
-        pipe = cls(model, codec, tokenizer, gen_config, paths)
+        pipe = cls(model, codec, tokenizer, gen_config, paths, low_memory=low)
         pipe.check_compatible()
         return pipe
 
@@ -90,6 +108,34 @@ class Pipeline:
             generator=seed_generator(seed, self.device), stop_at_eos=stop_at_eos)
         for frame in frames:
             yield frame[0]
+
+    def generate_audio(self, prompt: Prompt, *, max_frames: int, settings: SamplingSettings, seed: int,
+                       stop_at_eos: bool = True, muq_embed: torch.Tensor | None = None,
+                       lead_in: int | None = STREAM_LEAD_IN) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Generate and decode together: yield ``(new frames [n, K], new audio [C, s])`` on the CPU.
+
+        Frames go to the codec's stream in blocks of :data:`STREAM_BLOCK`; audio arrives as soon as
+        the codec has final samples (with ``lead_in``, after the first ~5 s of frames). In the
+        low-memory mode the song is decoded once generation ends.
+        """
+        frames = self.generate(prompt, max_frames=max_frames, settings=settings, seed=seed,
+                               stop_at_eos=stop_at_eos, muq_embed=muq_embed)
+        k_total = self.model.config.audio_num_codebooks
+        if self.low_memory:
+            song = torch.stack([f.cpu() for f in frames]) if max_frames else torch.zeros(0, k_total, dtype=torch.long)
+            yield song, self.decode(song, seed=seed)
+            return
+        stream = self.codec.stream(torch.Generator().manual_seed(int(seed)), lead_in=lead_in)
+        block: list[torch.Tensor] = []
+        for frame in frames:
+            block.append(frame.cpu())
+            if len(block) == STREAM_BLOCK:
+                chunk = torch.stack(block)
+                block = []
+                yield chunk, stream.push(chunk)
+        chunk = torch.stack(block) if block else torch.zeros(0, k_total, dtype=torch.long)
+        audio = stream.push(chunk) if block else torch.zeros(self.codec.channels, 0)
+        yield chunk, torch.cat([audio, stream.flush()], dim=1)
 
     def score(self, prompt: Prompt, frames: torch.Tensor, *, cfg_scale: float = 1.5,
               muq_embed: torch.Tensor | None = None) -> torch.Tensor:

@@ -49,5 +49,10 @@ class Codec(ABC):
         """Frames ``[T, K]`` int64 -> audio ``[channels, samples_for(T)]`` float32 (on CPU)."""
 
     @abstractmethod
-    def stream(self, generator: torch.Generator | None = None) -> StreamDecoder:
-        """A new streaming decoder."""
+    def stream(self, generator: torch.Generator | None = None, lead_in: int | None = None) -> StreamDecoder:
+        """A new streaming decoder.
+
+        ``lead_in``: for windowed codecs, decode a short first window of this many frames (and
+        growing windows after it) so audio starts sooner; the result then differs slightly from
+        :meth:`decode` without it. Codecs that render frame by frame ignore it.
+        """

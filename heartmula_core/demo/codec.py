@@ -56,8 +56,9 @@ class DemoCodec(Codec):
         stream = self.stream(generator)
         return torch.cat([stream.push(frames), stream.flush()], dim=1)
 
-    def stream(self, generator: torch.Generator | None = None) -> DemoStreamDecoder:
-        """A new streaming decoder (deterministic; ``generator`` is not used)."""
+    def stream(self, generator: torch.Generator | None = None, lead_in: int | None = None) -> DemoStreamDecoder:
+        """A new streaming decoder (deterministic; ``generator`` and ``lead_in`` are not used: audio
+        is final frame block by frame block anyway)."""
         return DemoStreamDecoder(self)
 
     def config(self) -> dict[str, Any]:

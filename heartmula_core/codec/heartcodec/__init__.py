@@ -11,10 +11,10 @@ from .loading import fold_weight_norm, load_heartcodec
 from .model import HeartCodec, HeartCodecStream
 from .network import HeartCodecNetwork
 from .random_init import random_heartcodec, tiny_config, write_random_heartcodec
-from .windows import plan_windows, plan_windows_reference
+from .windows import DEFAULT_LEAD_IN, plan_lead_in, plan_windows, plan_windows_reference
 
 __all__ = [
-    "HeartCodec", "HeartCodecConfig", "HeartCodecNetwork", "HeartCodecStream", "fold_weight_norm",
-    "load_heartcodec", "plan_windows", "plan_windows_reference", "random_heartcodec", "tiny_config",
+    "DEFAULT_LEAD_IN", "HeartCodec", "HeartCodecConfig", "HeartCodecNetwork", "HeartCodecStream", "fold_weight_norm",
+    "load_heartcodec", "plan_lead_in", "plan_windows", "plan_windows_reference", "random_heartcodec", "tiny_config",
     "write_random_heartcodec",
 ]

@@ -31,13 +31,18 @@ class HeartCodecNetwork(nn.Module):
 
         codes ``[N, Q]`` int64 on the module device; noise ``[1, 2N, latent_dim]`` float32; previous:
         the preceding window's latent ``[1, 2N', latent_dim]`` (its last 104 frames become this
-        window's in-context latent) or None for the first window.
+        window's in-context latent) or None for the first window. Any N works (N = 372 for the
+        reference windows, shorter ones for the lead-in schedule); with ``previous`` both latents need
+        at least 104 frames.
         """
         mu = self.flow_matching.condition(codes)
         context = torch.zeros_like(noise)
         incontext_len = 0
         if previous is not None:
             incontext_len = LATENT_OVERLAP
+            if min(noise.shape[1], previous.shape[1]) < incontext_len:
+                raise ValueError(f"in-context carry needs {incontext_len} latent frames in both windows, got "
+                                 f"{previous.shape[1]} (previous) and {noise.shape[1]} (this one)")
             context[:, :incontext_len] = previous[:, -incontext_len:]
         return solve_euler(self.flow_matching.estimator, noise, context, incontext_len, mu,
                            num_steps=num_steps, guidance_scale=guidance_scale)

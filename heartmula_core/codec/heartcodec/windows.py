@@ -10,6 +10,13 @@ Deliberate fix of a reference quirk: the reference pads when ``(N - 104) % 320 >
 744, 1064, ...) it pads nothing and never decodes the last 52 frames (4.16 s of audio missing).
 :func:`plan_windows` pads whenever ``(N - 52) % 320 > 0``, so the windows always cover every frame;
 :func:`plan_windows_reference` keeps the reference rule for comparison.
+
+Lead-in schedule (an option of the engine, not of the reference): :func:`plan_lead_in` starts with a
+short window of ``lead_in`` code frames and doubles the length window by window up to 372; every
+window starts 52 frames before the previous one ends, so the overlap, the in-context carry and the
+cross-fade are unchanged. A stream can then emit audio after ``lead_in`` frames instead of 372.
+With ``lead_in = 372`` it is exactly the fixed plan. Windows are written as ``(start, length)``
+spans in code frames; :func:`plan_spans` gives either plan in that form.
 """
 
 from __future__ import annotations
@@ -32,6 +39,11 @@ LATENT_PER_CODE = 2
 LATENT_WINDOW = CODE_WINDOW * LATENT_PER_CODE  # 744
 #: latent frames carried from one window into the next (in-context latent) and cross-faded
 LATENT_OVERLAP = CODE_OVERLAP * LATENT_PER_CODE  # 104
+#: a lead-in suggested to callers: the first window holds 64 code frames (5.12 s of music)
+DEFAULT_LEAD_IN = 64
+
+#: a window as (start, length) in code frames
+Span = tuple[int, int]
 
 
 def plan_windows(num_frames: int) -> tuple[int, tuple[int, ...]]:
@@ -55,6 +67,63 @@ def _plan(num_frames: int, pad_overlap: int) -> tuple[int, tuple[int, ...]]:
         length = math.ceil((length - CODE_OVERLAP) / CODE_HOP) * CODE_HOP + CODE_OVERLAP
     starts = tuple(range(0, length - CODE_HOP + 1, CODE_HOP))
     return length, starts
+
+
+def check_lead_in(lead_in: int) -> int:
+    """``lead_in`` if it is an int in 53..372, else TypeError / ValueError.
+
+    The first window must be longer than the 52-frame overlap it shares with the second; beyond 372
+    it would exceed the window length the codec was trained on.
+    """
+    if isinstance(lead_in, bool) or not isinstance(lead_in, int):
+        raise TypeError(f"lead_in must be an int number of code frames, got {type(lead_in).__name__}")
+    if not CODE_OVERLAP < lead_in <= CODE_WINDOW:
+        raise ValueError(f"lead_in must be {CODE_OVERLAP + 1}..{CODE_WINDOW} code frames "
+                         f"(more than the {CODE_OVERLAP}-frame overlap), got {lead_in}")
+    return lead_in
+
+
+def first_span(lead_in: int | None = None) -> Span:
+    """Window 0: ``(0, 372)`` for the fixed plan (``lead_in`` None), else ``(0, lead_in)``."""
+    return (0, CODE_WINDOW) if lead_in is None else (0, check_lead_in(lead_in))
+
+
+def next_span(span: Span) -> Span:
+    """The window after ``span``: starts 52 frames before its end, twice as long, at most 372.
+
+    For a 372-frame window this is the fixed plan's hop of 320.
+    """
+    start, length = span
+    return start + length - CODE_OVERLAP, min(2 * length, CODE_WINDOW)
+
+
+def span_end(span: Span) -> int:
+    """The frame after the last one of ``span``."""
+    return span[0] + span[1]
+
+
+def plan_lead_in(num_frames: int, lead_in: int = DEFAULT_LEAD_IN) -> tuple[int, tuple[Span, ...]]:
+    """(padded length N, windows as (start, length) code-frame spans) for the lead-in schedule.
+
+    Window 0 is ``[0, lead_in)``; window k + 1 starts 52 frames before window k ends and is twice as
+    long, capped at 372 (lengths 64, 128, 256, 372, 372, ... for lead_in = 64). Windows are added
+    until one ends at or after T = ``num_frames``; that last window keeps its scheduled length and
+    N is its end (the frames are then padded to N by :func:`pad_frames`).
+    """
+    if num_frames < 1:
+        raise ValueError(f"need at least one frame, got {num_frames}")
+    spans = [first_span(lead_in)]
+    while span_end(spans[-1]) < num_frames:
+        spans.append(next_span(spans[-1]))
+    return span_end(spans[-1]), tuple(spans)
+
+
+def plan_spans(num_frames: int, lead_in: int | None = None) -> tuple[int, tuple[Span, ...]]:
+    """:func:`plan_windows` (``lead_in`` None) or :func:`plan_lead_in`, windows as (start, length)."""
+    if lead_in is not None:
+        return plan_lead_in(num_frames, lead_in)
+    length, starts = plan_windows(num_frames)
+    return length, tuple((start, CODE_WINDOW) for start in starts)
 
 
 def window_ready(index: int, available: int) -> bool:
