@@ -5,21 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from heartmula_core.codec.heartcodec import random_heartcodec, tiny_config
 from heartmula_core.errors import FramesError
 
 
-@pytest.fixture(scope="module")
-def codec():
-    return random_heartcodec(tiny_config(), seed=0)
-
-
-def _frames(num_frames: int, seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, 8192, (num_frames, 8), generator=torch.Generator().manual_seed(seed))
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from tests.conftest import random_frames as _frames
+from tests.conftest import seeded as _gen
 
 
 def test_decode_shape_dtype_finite(codec):

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heartmula_core.codec.heartcodec import plan_lead_in, random_heartcodec, tiny_config
+from heartmula_core.codec.heartcodec import plan_lead_in
 from heartmula_core.codec.heartcodec.windows import CODE_OVERLAP, CODE_WINDOW, plan_spans
 
 log = logging.getLogger(__name__)
@@ -18,17 +18,8 @@ log = logging.getLogger(__name__)
 LEAD_IN = 64
 
 
-@pytest.fixture(scope="module")
-def codec():
-    return random_heartcodec(tiny_config(), seed=0)
-
-
-def _frames(num_frames: int, seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, 8192, (num_frames, 8), generator=torch.Generator().manual_seed(seed))
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from tests.conftest import random_frames as _frames
+from tests.conftest import seeded as _gen
 
 
 # ---- schedule arithmetic ----------------------------------------------------------------------
