@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--topk", type=_positive(int), default=50)
     g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--codec-dtype", default="float32", help="HeartCodec dtype (float32; bfloat16 is faster)")
+    g.add_argument("--codec-dtype", default="auto",
+                   help="HeartCodec precision: auto (tf32 on CUDA, else float32), float32, tf32, bfloat16")
     g.add_argument("--frames-out", help="also save the int frames [T, 8] as .npy")
     g.add_argument("--ignore-eos", action="store_true", help="generate the full length even after EOS")
     g.add_argument("--low-memory", action="store_true",

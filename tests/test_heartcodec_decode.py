@@ -88,3 +88,15 @@ def test_stream_misuse(codec):
     stream = codec.stream()
     with pytest.raises(FramesError, match="8192"):
         stream.push(torch.full((2, 8), 8192))
+
+
+def test_tf32_context_restores_the_global_flag():
+    import torch
+
+    from heartmula_core.codec.heartcodec.model import tf32_matmuls
+    before = torch.backends.cuda.matmul.allow_tf32
+    with tf32_matmuls(True):
+        assert torch.backends.cuda.matmul.allow_tf32
+    assert torch.backends.cuda.matmul.allow_tf32 == before
+    with tf32_matmuls(False):
+        assert torch.backends.cuda.matmul.allow_tf32 == before

@@ -58,3 +58,11 @@ def test_on_demand_codec_parks_weights_and_decodes_the_same(pipe):
     stream = wrapped.stream(torch.Generator().manual_seed(1))
     streamed = torch.cat([stream.push(frames), stream.flush()], dim=1)
     assert torch.equal(streamed, got)
+
+
+def test_codec_precision_choices(pipe):
+    tf32 = Pipeline.load(pipe.paths.root, device="cpu", codec_dtype="tf32")
+    assert tf32.codec.allow_tf32 and tf32.codec.dtype == torch.float32
+    assert not pipe.codec.allow_tf32  # auto on a CPU: plain float32
+    with pytest.raises(CheckpointError, match="unknown dtype 'fp8'"):
+        Pipeline.load(pipe.paths.root, device="cpu", codec_dtype="fp8")

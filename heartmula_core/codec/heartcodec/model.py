@@ -36,6 +36,7 @@ Decisions:
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 import torch
 
@@ -70,6 +71,22 @@ def check_frames(frames: object, num_codebooks: int, codebook_size: int, allow_e
     return frames
 
 
+@contextmanager
+def tf32_matmuls(enabled: bool):
+    """Let CUDA fp32 matmuls use TF32 inside the block only (the flag is process-wide, so it is
+    restored on exit). Measured on an H100 with the full codec: 16.3x -> 43.0x real time, audio
+    within 0.46% relative RMS of plain fp32 (bf16 weights: 45.5x, 2.1%)."""
+    if not enabled:
+        yield
+        return
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
 class HeartCodec(Codec):
     """Decode HeartMuLa frames with a loaded :class:`HeartCodecNetwork`.
 
@@ -86,6 +103,8 @@ class HeartCodec(Codec):
         self.config: HeartCodecConfig = network.config
         self.device = torch.device(device)
         self.dtype = dtype
+        #: run fp32 matmuls as TF32 on CUDA (see :func:`tf32_matmuls`); set by the loader's caller
+        self.allow_tf32 = False
         self.sample_rate = self.config.sample_rate
         self.num_codebooks = self.config.num_quantizers
         self.codebook_size = self.config.codebook_size
@@ -123,9 +142,10 @@ class HeartCodec(Codec):
         ``[2, 2L * samples_per_latent]`` f32 CPU); L = 372 gives ``[1, 744, latent_dim]`` and ``[2, 1428480]``.
         ``previous`` is the preceding window's latent or None for the first window."""
         noise = self.draw_noise(generator, codes.shape[0] * LATENT_PER_CODE)
-        latent = self.network.window_latent(codes.to(self.device), noise, previous, self.num_steps,
-                                            self.guidance_scale)
-        audio = self.network.latent_to_audio(latent).cpu()
+        with tf32_matmuls(self.allow_tf32 and self.device.type == "cuda"):
+            latent = self.network.window_latent(codes.to(self.device), noise, previous, self.num_steps,
+                                                self.guidance_scale)
+            audio = self.network.latent_to_audio(latent).cpu()
         return latent, audio
 
     def decode(self, frames: torch.Tensor, generator: torch.Generator | None = None,
