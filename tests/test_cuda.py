@@ -58,3 +58,18 @@ def test_compiled_layers_in_graph_match():
     m.compile_decode_layers()
     compiled = frames(m, True, n=30, stop_at_eos=False)
     assert (plain == compiled).all(-1).float().mean() > 0.95
+
+
+def test_graphed_codec_windows_match_eager():
+    from heartmula_core.codec.heartcodec import random_heartcodec, tiny_config
+    torch.backends.cuda.matmul.allow_tf32 = False
+    codec = random_heartcodec(tiny_config(), "cuda", torch.float32, seed=0)
+    frames = torch.randint(0, 8192, (700, 8), generator=torch.Generator().manual_seed(0))
+    for lead_in in (None, 64):
+        codec.use_cuda_graphs = False
+        eager = codec.decode(frames, torch.Generator().manual_seed(1), lead_in=lead_in)
+        codec.use_cuda_graphs = True
+        graphed = codec.decode(frames, torch.Generator().manual_seed(1), lead_in=lead_in)
+        again = codec.decode(frames, torch.Generator().manual_seed(1), lead_in=lead_in)
+        assert torch.allclose(eager, graphed, atol=1e-4, rtol=1e-4)
+        assert torch.equal(graphed, again)

@@ -33,6 +33,9 @@ class OnDemandCodec(Codec):
         return self.inner.samples_for(num_frames)
 
     def _move(self, device: torch.device) -> None:
+        graphs = getattr(self.inner, "window_graphs", None)
+        if graphs is not None:
+            graphs.clear()  # captured windows point at the old weight memory
         self.inner.network.to(device)
         self.inner.device = device
 

@@ -44,6 +44,7 @@ from ...errors import FramesError
 from ..base import Codec, StreamDecoder
 from .config import HeartCodecConfig
 from .flow import GUIDANCE_SCALE, NUM_STEPS
+from .graphed import WindowGraphs
 from .network import HeartCodecNetwork
 from .windows import (CODE_RATE_HZ, LATENT_OVERLAP, LATENT_PER_CODE, LATENT_WINDOW, check_lead_in, crossfade,
                       crossfade_weights, first_span, next_span, pad_frames, plan_spans, span_end, target_samples)
@@ -105,6 +106,9 @@ class HeartCodec(Codec):
         self.dtype = dtype
         #: run fp32 matmuls as TF32 on CUDA (see :func:`tf32_matmuls`); set by the loader's caller
         self.allow_tf32 = False
+        #: on CUDA, replay each window as a captured graph (see :mod:`.graphed`)
+        self.use_cuda_graphs = True
+        self.window_graphs = WindowGraphs()
         self.sample_rate = self.config.sample_rate
         self.num_codebooks = self.config.num_quantizers
         self.codebook_size = self.config.codebook_size
@@ -143,6 +147,10 @@ class HeartCodec(Codec):
         ``previous`` is the preceding window's latent or None for the first window."""
         noise = self.draw_noise(generator, codes.shape[0] * LATENT_PER_CODE)
         with tf32_matmuls(self.allow_tf32 and self.device.type == "cuda"):
+            if self.use_cuda_graphs and self.device.type == "cuda":
+                window = self.window_graphs.get(self.network, codes.shape[0], previous is not None,
+                                                self.num_steps, self.guidance_scale, self.device, self.allow_tf32)
+                return window(codes.to(self.device), noise, previous)
             latent = self.network.window_latent(codes.to(self.device), noise, previous, self.num_steps,
                                                 self.guidance_scale)
             audio = self.network.latent_to_audio(latent).cpu()
