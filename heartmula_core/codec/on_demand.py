@@ -27,6 +27,9 @@ class OnDemandCodec(Codec):
         self.before_load = before_load  # called before the weights move in (e.g. free KV caches)
         for name in ("sample_rate", "channels", "frame_rate", "num_codebooks", "codebook_size"):
             setattr(self, name, getattr(codec, name))
+        if hasattr(codec, "use_cuda_graphs"):
+            # captured windows would be re-captured after every move: more cost than gain here
+            codec.use_cuda_graphs = False
         self._park()
 
     def samples_for(self, num_frames: int) -> int:
