@@ -86,7 +86,7 @@ def generate_frames(
     max_frames: int,
     settings: SamplingSettings,
     eos_id: int,
-    num_codes: int,
+    num_codes: int | Sequence[int],
     generator: torch.Generator | None = None,
     prefix: torch.Tensor | None = None,
     forced: torch.Tensor | None = None,
@@ -99,7 +99,8 @@ def generate_frames(
     Args:
         prefix: ``[P, K]`` frames fed by teacher forcing before generating (shared by all candidates).
         forced: ``[max_frames, K]`` or ``[max_frames, N, K]``; values ≥ 0 are fed instead of sampled.
-        num_codes: codec codes are ``0..num_codes-1``; other ids except ``eos_id`` are never sampled.
+        num_codes: codec codes are ``0..num_codes-1`` (one count, or one per codebook); other ids
+            except ``eos_id`` are never sampled.
         stop_at_eos: stop (without yielding) at the first frame where every candidate has produced
             a token ≥ ``eos_id`` in this or an earlier frame. The first frame of a song (no prefix)
             is never checked, as in the reference.
@@ -129,7 +130,7 @@ def generate_frames(
     use_graph = device.type == "cuda" if cuda_graph is None else cuda_graph
     capacity = capacity_bucket(need, cfg.backbone.max_seq_len) if use_graph else need
     model.setup_caches(rows, capacity)
-    picker = FramePicker(settings, invalid_id_mask(vocab, num_codes, eos_id, device), generator)
+    picker = FramePicker(settings, invalid_id_mask(vocab, num_codes, eos_id, device, k_total), generator)
 
     embeds = _prompt_embeddings(model, cond, num_candidates, settings.guided)
     if prefix_len:

@@ -110,7 +110,7 @@ class Pipeline:
         """Yield frames ``[K]`` int64 (on the model device) until EOS or ``max_frames``."""
         frames = generate_frames(
             self.model, self.conditioning(prompt, muq_embed), max_frames=max_frames, settings=settings,
-            eos_id=self.gen_config.audio_eos_id, num_codes=self.codec.codebook_size,
+            eos_id=self.gen_config.audio_eos_id, num_codes=self.codec.codebook_sizes,
             generator=seed_generator(seed, self.device), stop_at_eos=stop_at_eos)
         for frame in frames:
             yield frame[0]

@@ -11,6 +11,7 @@ out of range (spec §3.5, §7.6). Masking them is our explicit choice for that o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -57,12 +58,21 @@ def guide(logits: torch.Tensor, cfg_scale: float, guided: bool) -> torch.Tensor:
     return uncond + (cond - uncond) * cfg_scale
 
 
-def invalid_id_mask(vocab_size: int, num_codes: int, eos_id: int, device: torch.device | str) -> torch.Tensor:
-    """``[V]`` float32: 0 for codec codes ``0..num_codes-1`` and EOS, ``-inf`` for every other id."""
-    mask = torch.full((vocab_size,), float("-inf"), device=device)
-    mask[: min(num_codes, vocab_size)] = 0.0
+def invalid_id_mask(vocab_size: int, num_codes: int | Sequence[int], eos_id: int, device: torch.device | str,
+                    num_codebooks: int = 8) -> torch.Tensor:
+    """``[K, V]`` float32: 0 for the codec codes of each codebook and for EOS, ``-inf`` elsewhere.
+
+    ``num_codes`` is one count for every codebook (HeartCodec: 8192) or one per codebook (the demo
+    codec's codebooks have different sizes).
+    """
+    counts = [num_codes] * num_codebooks if isinstance(num_codes, int) else list(num_codes)
+    if len(counts) != num_codebooks:
+        raise ValueError(f"{len(counts)} code counts for {num_codebooks} codebooks")
+    mask = torch.full((num_codebooks, vocab_size), float("-inf"), device=device)
+    for k, count in enumerate(counts):
+        mask[k, : min(count, vocab_size)] = 0.0
     if eos_id < vocab_size:
-        mask[eos_id] = 0.0
+        mask[:, eos_id] = 0.0
     return mask
 
 
@@ -109,7 +119,7 @@ class FramePicker:
 
     def begin_frame(self, num_codebooks: int, num_candidates: int, forced: torch.Tensor | None = None) -> None:
         """Draw the race noise of the next frame and set its forced tokens."""
-        shape = (num_codebooks, num_candidates, self.id_mask.shape[0])
+        shape = (num_codebooks, num_candidates, self.id_mask.shape[-1])
         if self.race is None or self.race.shape != shape:
             self.race = torch.empty(shape, device=self.id_mask.device)
         self.race.exponential_(1.0, generator=self.generator)
@@ -117,7 +127,7 @@ class FramePicker:
 
     def __call__(self, logits: torch.Tensor, codebook: int) -> torch.Tensor:
         s = self.settings
-        guided = guide(logits, s.cfg_scale, s.guided) + self.id_mask
+        guided = guide(logits, s.cfg_scale, s.guided) + self.id_mask[codebook]
         race = self.race[codebook] if self.race is not None else None
         tokens = sample_topk(guided, s.topk, s.temperature, self.generator, race)
         if self.forced is not None:

@@ -31,7 +31,8 @@ def cond():
 
 def gen(model, cond, n=20, seed=0, **kw):
     kw.setdefault("settings", SamplingSettings())
-    frames = generate_frames(model, cond, max_frames=n, eos_id=EOS, num_codes=8192,
+    kw.setdefault("num_codes", 8192)
+    frames = generate_frames(model, cond, max_frames=n, eos_id=EOS,
                              generator=seed_generator(seed, "cpu"), **kw)
     return frames_to_tensor(list(frames), 8)
 
@@ -163,11 +164,23 @@ def test_exponential_race_matches_softmax_frequencies():
 
 def test_invalid_ids_never_sampled():
     mask = invalid_id_mask(8197, 8192, 8193, "cpu")
-    assert torch.isinf(mask[[8192, 8194, 8195, 8196]]).all() and mask[8193] == 0 and mask[:8192].eq(0).all()
+    assert mask.shape == (8, 8197)
+    assert torch.isinf(mask[:, [8192, 8194, 8195, 8196]]).all() and mask[:, 8193].eq(0).all()
+    assert mask[:, :8192].eq(0).all()
     logits = torch.full((4, 8197), -10.0)
     logits[:, 8192] = 10.0  # the model "wants" 8192
     picker = FramePicker(SamplingSettings(cfg_scale=1.0), mask, torch.Generator().manual_seed(0))
     assert (picker(logits, 0) != 8192).all()
+
+
+def test_per_codebook_code_counts_are_respected(model, cond):
+    """A codec whose codebooks have different sizes (the demo codec) never receives an invalid id."""
+    sizes = [5, 70, 300, 8, 256, 40, 113, 281]
+    out = gen(model, cond, n=15, num_codes=sizes, settings=SamplingSettings(topk=8197), stop_at_eos=False)
+    assert all(bool(((out[:, k] < sizes[k]) | (out[:, k] == EOS)).all()) for k in range(8))
+    assert (out[:, 0] < 5).float().mean() > 0.5  # mostly real codes, not just EOS
+    with pytest.raises(ValueError, match="3 code counts for 8 codebooks"):
+        invalid_id_mask(8197, [1, 2, 3], 8193, "cpu")
 
 
 # -- generation -------------------------------------------------------------------------------

@@ -40,6 +40,12 @@ class Codec(ABC):
     #: valid code ids are ``0 .. codebook_size - 1``
     codebook_size: int = 8192
 
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        """Valid ids per codebook (``0 .. codebook_sizes[k] - 1``); the same for every codebook
+        unless a codec says otherwise."""
+        return (self.codebook_size,) * self.num_codebooks
+
     def samples_for(self, num_frames: int) -> int:
         """Audio length for ``num_frames`` frames (``int(T / frame_rate * sample_rate)``)."""
         return int(num_frames / self.frame_rate * self.sample_rate)

@@ -32,6 +32,10 @@ class OnDemandCodec(Codec):
             codec.use_cuda_graphs = False
         self._park()
 
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        return tuple(self.inner.codebook_sizes)
+
     def samples_for(self, num_frames: int) -> int:
         return self.inner.samples_for(num_frames)
 
