@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="HeartCodec precision: auto (tf32 on CUDA, else float32), float32, tf32, bfloat16")
     g.add_argument("--frames-out", help="also save the int frames [T, 8] as .npy")
     g.add_argument("--ignore-eos", action="store_true", help="generate the full length even after EOS")
+    g.add_argument("--compile", action="store_true",
+                   help="CUDA: torch.compile the decode layers (~30%% faster generation, ~10 s warm-up)")
     g.add_argument("--low-memory", action="store_true",
                    help="for 12-16 GB GPUs: keep the codec in CPU memory, move it to the GPU only to decode")
 
@@ -162,6 +164,9 @@ def cmd_generate(args) -> int:
     log.info("model loaded in %.1f s", time.perf_counter() - t0)
     prompt = pipe.encode_prompt(args.tags, lyrics)
     max_frames = pipe.frames_for_seconds(args.seconds)
+    if pipe.device.type == "cuda":
+        seconds = pipe.warm_up(prompt, max_frames=max_frames, settings=settings, compile_layers=args.compile)
+        sys.stderr.write(f"warm-up ({'compile + ' if args.compile else ''}graph capture): {seconds:.1f} s\n")
     progress = Progress(max_frames, pipe.frame_rate)
     frames = []
     for frame in pipe.generate(prompt, max_frames=max_frames, settings=settings, seed=args.seed,

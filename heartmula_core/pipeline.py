@@ -8,6 +8,7 @@ frames streamed by iteration.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -104,6 +105,23 @@ class Pipeline:
 
     def conditioning(self, prompt: Prompt, muq_embed: torch.Tensor | None = None) -> Conditioning:
         return Conditioning(tuple(prompt.tokens), prompt.muq_index, muq_embed)
+
+    def warm_up(self, prompt: Prompt, *, max_frames: int, settings: SamplingSettings,
+                compile_layers: bool = False) -> float:
+        """Capture (and with ``compile_layers``, compile) the CUDA frame step for a request of this
+        prompt length and ``max_frames``; returns the seconds it took. Later generations with the
+        same settings and capacity bucket reuse it. A no-op returning 0.0 off CUDA.
+        """
+        if self.device.type != "cuda":
+            return 0.0
+        if compile_layers and self.model.backbone.compiled_layer is None:
+            self.model.compile_decode_layers()
+        torch.cuda.synchronize(self.device)
+        start = time.perf_counter()
+        for _ in self.generate(prompt, max_frames=max_frames, settings=settings, seed=0, stop_at_eos=False):
+            break  # the first block needs the captured step
+        torch.cuda.synchronize(self.device)
+        return time.perf_counter() - start
 
     def generate(self, prompt: Prompt, *, max_frames: int, settings: SamplingSettings, seed: int,
                  stop_at_eos: bool = True, muq_embed: torch.Tensor | None = None) -> Iterator[torch.Tensor]:

@@ -67,3 +67,8 @@ def test_codec_precision_choices(pipe):
     assert not pipe.codec.allow_tf32  # auto on a CPU: plain float32
     with pytest.raises(CheckpointError, match="unknown dtype 'fp8'"):
         Pipeline.load(pipe.paths.root, device="cpu", codec_dtype="fp8")
+
+
+def test_warm_up_is_a_no_op_off_cuda(pipe):
+    prompt = pipe.encode_prompt("pop", LYRICS)
+    assert pipe.warm_up(prompt, max_frames=10, settings=SamplingSettings()) == 0.0
