@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .config import GenConfig, HeartMuLaConfig
+from .config import HeartMuLaConfig
 from .errors import CheckpointError
 from .model.heartmula import HeartMuLa
 from .weights import WeightReader, load_module_weights
