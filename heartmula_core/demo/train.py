@@ -1,0 +1,380 @@
+"""Train the built-in demo model: a small HeartMuLa (same architecture) on the composer's corpus.
+
+Usage::
+
+    python -m heartmula_core.demo.train --out DIR [--steps N] [--batch B] [--seed S]
+        [--device auto|cpu|cuda] [--dim 256] [--layers 4] [--decoder-layers 2] [--songs N]
+
+**What is trained.** A :class:`~heartmula_core.model.heartmula.HeartMuLa` whose backbone and local
+decoder are custom flavors (default: width 256, 4 backbone layers, 2 decoder layers of width
+``--decoder-dim``), text vocabulary = the demo character tokenizer (:mod:`.tokenizer`), audio
+vocabulary 964 = the demo codec's 962 ids (largest 961) + one unused id + EOS (963, also
+``audio_eos_id`` of ``gen_config.json``), 8 codebooks, MuQ width 512 (the MuQ row is kept; with no
+reference it is ``muq_linear.bias``, as at inference).
+
+**Data.** ``--songs`` songs of :func:`heartmula_core.demo.corpus.make_corpus` (seed ``--seed``),
+generated once at start (~7 ms each). Each example is the official prompt
+(:class:`~heartmula_core.prompt.PromptTokenizer` with the demo tokenizer: tags, MuQ row,
+lyrics) followed by the song's frames and one EOS frame (all 8 codebooks = 963). Songs longer
+than ``--max-frames`` are cut there (and then get no EOS frame).
+
+**Loss.** Teacher forcing, exactly as :func:`heartmula_core.generation.score_frames` lines up
+positions: the backbone runs uncached over ``[prompt rows | frame rows 0..T-2]`` (right-padded
+batch); the hidden state at the position just before frame ``t`` predicts it: codebook 0 through
+``codebook0_head``, codebooks 1..7 through the local decoder (:meth:`HeartMuLa.decoder_logits`,
+each conditioned on the frame's earlier codebooks). Cross-entropy summed over the 8 codebooks,
+averaged over the real (non-padding) frames. CFG dropout: with probability ``--cfg-dropout``
+(0.15) a row's whole prompt is the unconditional embedding (MuQ row included), as the ``guided``
+rows of :meth:`HeartMuLa.embed_prompt`, so classifier-free guidance works at inference.
+AdamW (betas 0.9/0.95, weight decay 0.1 on matrices), linear warm-up then cosine decay to 10%,
+gradient clipping at 1.0, bf16 autocast on CUDA. A progress line (loss, per-codebook-0 loss,
+steps/s) is logged every 50 steps.
+
+**Output** (the official root layout, loadable by :meth:`heartmula_core.pipeline.Pipeline.load`):
+``DIR/HeartMuLa-oss-3B/{config.json, model.safetensors}``, ``DIR/HeartCodec-oss/config.json``
+(the demo codec), ``DIR/tokenizer.json``, ``DIR/gen_config.json``. Weights are stored in
+bfloat16 by default; the safetensors file must be ≤ 20 MB (:data:`MAX_WEIGHTS_BYTES`), else
+:class:`CheckpointTooLarge` is raised before anything but the weights is written.
+
+**Time: an estimate, not measured.** The defaults (7.75 M parameters, batch 16 songs of up to
+~2,300 positions, 4,000 steps, ~1.2 TFLOP per step) are sized for roughly 5-15 minutes on one
+H100 with bf16 autocast, plus ~30 s to compose the 4,000 songs. Measured on 2 CPU cores: ~0.2
+steps/s with the defaults at batch 4, so on a CPU only tiny smoke runs are practical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
+
+from ..config import GenConfig, HeartMuLaConfig, TransformerConfig
+from ..model.heartmula import HeartMuLa
+from ..model.random_init import (
+    config_json,
+    random_heartmula,
+    write_gen_config,
+    write_safetensors_folder,
+)
+from ..prompt import PromptTokenizer
+from ..weights import SINGLE_NAME
+from .codec import DemoCodec, write_demo_codec_folder
+from .corpus import make_corpus
+from .tokenizer import build_demo_tokenizer, demo_gen_config, write_demo_tokenizer
+
+log = logging.getLogger(__name__)
+
+NUM_CODEBOOKS = 8
+AUDIO_EOS_ID = 963
+AUDIO_VOCAB_SIZE = AUDIO_EOS_ID + 1  # demo ids 0..961, 962 unused, EOS 963
+MUQ_DIM = 512
+MAX_WEIGHTS_BYTES = 20 * 1000 * 1000
+MODEL_DIR = "HeartMuLa-oss-3B"
+CODEC_DIR = "HeartCodec-oss"
+LOG_EVERY = 50
+
+
+class CheckpointTooLarge(RuntimeError):
+    """The written weights exceed :data:`MAX_WEIGHTS_BYTES`."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that decides a training run (the CLI's options)."""
+
+    steps: int = 4000
+    batch: int = 16
+    seed: int = 0
+    device: str = "auto"
+    dim: int = 256
+    layers: int = 4
+    decoder_dim: int = 192
+    decoder_layers: int = 2
+    heads: int = 8
+    songs: int = 4000
+    max_frames: int = 1600
+    lr: float = 1e-3
+    warmup: int = 200
+    weight_decay: float = 0.1
+    cfg_dropout: float = 0.15
+    max_seq_len: int = 4096
+    save_dtype: str = "bfloat16"
+    log_every: int = LOG_EVERY
+
+
+@dataclass
+class Example:
+    """One training song: prompt text ids, MuQ row index, target frames ``[T, K]`` (EOS included)."""
+
+    tokens: torch.Tensor
+    muq_index: int
+    frames: torch.Tensor
+
+
+@dataclass
+class Batch:
+    """Right-padded batch: ``tokens [B, L]``, ``frames [B, T, K]``, lengths, MuQ rows, CFG rows."""
+
+    tokens: torch.Tensor
+    prompt_lens: torch.Tensor
+    muq_index: torch.Tensor
+    frames: torch.Tensor
+    frame_lens: torch.Tensor
+    uncond: torch.Tensor
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(t.to(device) for t in (self.tokens, self.prompt_lens, self.muq_index, self.frames,
+                                              self.frame_lens, self.uncond)))
+
+
+# -- model -------------------------------------------------------------------------------------------
+
+
+def build_config(settings: TrainSettings, text_vocab_size: int) -> HeartMuLaConfig:
+    """The demo HeartMuLa config (custom flavors; see the module docstring)."""
+    def flavor(dim: int, layers: int, max_seq_len: int) -> TransformerConfig:
+        heads = settings.heads
+        if dim % heads or (dim // heads) % 2:
+            raise ValueError(f"width {dim} must split into {heads} heads of even size")
+        return TransformerConfig(num_layers=layers, num_heads=heads, num_kv_heads=max(1, heads // 2),
+                                 embed_dim=dim, intermediate_dim=3 * dim, max_seq_len=max_seq_len)
+
+    return HeartMuLaConfig(backbone=flavor(settings.dim, settings.layers, settings.max_seq_len),
+                           decoder=flavor(settings.decoder_dim, settings.decoder_layers, 16),
+                           text_vocab_size=text_vocab_size, audio_vocab_size=AUDIO_VOCAB_SIZE,
+                           audio_num_codebooks=NUM_CODEBOOKS, muq_dim=MUQ_DIM)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# -- data --------------------------------------------------------------------------------------------
+
+
+def make_examples(settings: TrainSettings, tokenizer: PromptTokenizer) -> list[Example]:
+    """The training songs as :class:`Example` s (prompt + frames + one EOS frame, cut to max_frames)."""
+    eos = torch.full((1, NUM_CODEBOOKS), AUDIO_EOS_ID, dtype=torch.long)
+    examples = []
+    for tags, lyrics, frames in make_corpus(settings.songs, settings.seed):
+        prompt = tokenizer.encode(tags, lyrics)
+        target = torch.cat([frames.long(), eos])[: settings.max_frames]
+        examples.append(Example(torch.tensor(prompt.tokens, dtype=torch.long), prompt.muq_index, target))
+    return examples
+
+
+def make_batch(examples: list[Example], indices: list[int], cfg_dropout: float,
+               generator: torch.Generator) -> Batch:
+    """Right-padded batch of ``examples[indices]``; each row unconditional with ``cfg_dropout``."""
+    chosen = [examples[i] for i in indices]
+    uncond = torch.rand(len(chosen), generator=generator) < cfg_dropout
+    return Batch(
+        tokens=pad_sequence([e.tokens for e in chosen], batch_first=True),
+        prompt_lens=torch.tensor([len(e.tokens) for e in chosen]),
+        muq_index=torch.tensor([e.muq_index for e in chosen]),
+        frames=pad_sequence([e.frames for e in chosen], batch_first=True),
+        frame_lens=torch.tensor([e.frames.shape[0] for e in chosen]),
+        uncond=uncond,
+    )
+
+
+# -- loss --------------------------------------------------------------------------------------------
+
+
+def embed_batch(model: HeartMuLa, batch: Batch) -> torch.Tensor:
+    """Backbone input ``[B, S, Db]``: each row's prompt rows then its frame rows 0..T-2, right-padded.
+
+    Prompt rows follow :meth:`HeartMuLa.embed_prompt`: text embeddings with the MuQ row replaced
+    by ``muq_linear.bias`` (no reference audio), or the unconditional embedding everywhere.
+    """
+    text = model.text_embeddings(batch.tokens)  # [B, L, Db]
+    rows = torch.arange(text.shape[0], device=text.device)
+    text = text.index_put((rows, batch.muq_index), model.muq_linear.bias.expand(text.shape[0], -1))
+    uncond = model.unconditional_text_embedding.weight[0]
+    text = torch.where(batch.uncond[:, None, None], uncond.expand_as(text), text)
+    history = model.embed_frames(batch.frames[:, :-1])  # [B, T-1, Db]
+    seqs = []
+    for i in range(text.shape[0]):
+        p, t = int(batch.prompt_lens[i]), int(batch.frame_lens[i])
+        seqs.append(torch.cat([text[i, :p], history[i, : t - 1]]))
+    return pad_sequence(seqs, batch_first=True)
+
+
+def loss_fn(model: HeartMuLa, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher-forced loss: ``(mean over frames of CE summed over codebooks, per-codebook mean CE [K])``."""
+    embeds = embed_batch(model, batch)
+    seq = embeds.shape[1]
+    hidden = model.backbone(embeds, torch.arange(seq, device=embeds.device))  # uncached, causal
+    t_max = batch.frames.shape[1]
+    steps = torch.arange(t_max, device=embeds.device)
+    index = (batch.prompt_lens[:, None] - 1 + steps[None]).clamp(max=seq - 1)  # [B, T]
+    last_h = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))  # [B, T, Db]
+    valid = steps[None] < batch.frame_lens[:, None]  # [B, T]
+    targets = batch.frames[valid]  # [N, K]
+    logits = model.decoder_logits(last_h[valid][None], targets[None])[0]  # [N, K, V]
+    ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+    per_codebook = ce.reshape(targets.shape).mean(dim=0)
+    return per_codebook.sum(), per_codebook.detach()
+
+
+# -- training ----------------------------------------------------------------------------------------
+
+
+def lr_at(step: int, settings: TrainSettings) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to 10% of it at the last step."""
+    warmup = min(settings.warmup, max(1, settings.steps // 10))
+    if step < warmup:
+        return settings.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, settings.steps - warmup)
+    return settings.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model: HeartMuLa, settings: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW; weight decay on matrices only (not norms, biases or embeddings)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        plain = param.ndim < 2 or "embedding" in name
+        (no_decay if plain else decay).append(param)
+    groups = [{"params": decay, "weight_decay": settings.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=settings.lr, betas=(0.9, 0.95))
+
+
+def resolve_train_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but no CUDA GPU is available")
+    return torch.device(name)
+
+
+@dataclass
+class TrainResult:
+    model: HeartMuLa
+    config: HeartMuLaConfig
+    losses: list[float]
+    steps_per_second: float
+
+
+def train(settings: TrainSettings) -> TrainResult:
+    """Run the training described in the module docstring; the model comes back in eval mode."""
+    random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    device = resolve_train_device(settings.device)
+    tokenizer = PromptTokenizer(build_demo_tokenizer(), demo_gen_config(AUDIO_EOS_ID))
+    config = build_config(settings, tokenizer.tokenizer.get_vocab_size())
+    start = time.perf_counter()
+    examples = make_examples(settings, tokenizer)
+    longest = max(len(e.tokens) + e.frames.shape[0] for e in examples)
+    if longest > config.backbone.max_seq_len:
+        raise ValueError(f"an example needs {longest} positions, over max_seq_len {config.backbone.max_seq_len}")
+    log.info("%d songs in %.1f s (longest %d positions)", len(examples), time.perf_counter() - start, longest)
+    model = random_heartmula(config, device, torch.float32, settings.seed).train()
+    log.info("model: %.2f M parameters on %s", count_parameters(model) / 1e6, device)
+    optimizer = make_optimizer(model, settings)
+    generator = torch.Generator().manual_seed(settings.seed)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    losses: list[float] = []
+    start = last = time.perf_counter()
+    for step in range(settings.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, settings)
+        indices = torch.randint(len(examples), (settings.batch,), generator=generator).tolist()
+        batch = make_batch(examples, indices, settings.cfg_dropout, generator).to(device)
+        with autocast:
+            loss, per_codebook = loss_fn(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps:
+            now = time.perf_counter()
+            done = (step + 1) % settings.log_every or settings.log_every
+            recent = losses[-done:]
+            log.info("step %d/%d  loss %.4f  cb0 %.4f  lr %.2e  %.2f steps/s", step + 1, settings.steps,
+                     sum(recent) / len(recent), per_codebook[0].item(), lr_at(step, settings),
+                     done / max(now - last, 1e-9))
+            last = now
+    rate = settings.steps / max(time.perf_counter() - start, 1e-9)
+    return TrainResult(model.eval(), config, losses, rate)
+
+
+# -- checkpoint --------------------------------------------------------------------------------------
+
+
+def write_checkpoint(out: Path | str, model: HeartMuLa, config: HeartMuLaConfig,
+                     save_dtype: str = "bfloat16") -> Path:
+    """Write the official root layout under ``out`` (see the module docstring); return ``out``."""
+    out = Path(out)
+    dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}[save_dtype]
+    model_dir = out / MODEL_DIR
+    tensors = {k: v.detach().to("cpu", dtype) for k, v in model.state_dict().items()}
+    write_safetensors_folder(model_dir, tensors)
+    size = (model_dir / SINGLE_NAME).stat().st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise CheckpointTooLarge(f"{model_dir / SINGLE_NAME} is {size / 1e6:.2f} MB, over the "
+                                 f"{MAX_WEIGHTS_BYTES / 1e6:.0f} MB limit; use a smaller model or bfloat16")
+    meta = config_json(config)
+    meta["torch_dtype"] = save_dtype
+    (model_dir / "config.json").write_text(json.dumps(meta, indent=2))
+    write_demo_codec_folder(out / CODEC_DIR, DemoCodec())
+    write_demo_tokenizer(out / "tokenizer.json")
+    gen: GenConfig = demo_gen_config(AUDIO_EOS_ID)
+    write_gen_config(out / "gen_config.json", gen)
+    log.info("wrote %s (weights %.2f MB, %s)", out, size / 1e6, save_dtype)
+    return out
+
+
+# -- CLI ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
+    defaults = TrainSettings()
+    parser = argparse.ArgumentParser(prog="python -m heartmula_core.demo.train",
+                                     description="Train the built-in demo HeartMuLa model.")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint root to write")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch", type=int, default=defaults.batch, help="songs per step")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="corpus, init and sampling seed")
+    parser.add_argument("--device", default=defaults.device, help="auto, cpu or cuda")
+    parser.add_argument("--dim", type=int, default=defaults.dim, help="backbone width")
+    parser.add_argument("--layers", type=int, default=defaults.layers, help="backbone layers")
+    parser.add_argument("--decoder-dim", type=int, default=defaults.decoder_dim)
+    parser.add_argument("--decoder-layers", type=int, default=defaults.decoder_layers)
+    parser.add_argument("--heads", type=int, default=defaults.heads)
+    parser.add_argument("--songs", type=int, default=defaults.songs, help="training songs")
+    parser.add_argument("--max-frames", type=int, default=defaults.max_frames)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--warmup", type=int, default=defaults.warmup)
+    parser.add_argument("--cfg-dropout", type=float, default=defaults.cfg_dropout)
+    parser.add_argument("--save-dtype", choices=("bfloat16", "float32"), default=defaults.save_dtype)
+    args = parser.parse_args(argv)
+    settings = TrainSettings(steps=args.steps, batch=args.batch, seed=args.seed, device=args.device,
+                             dim=args.dim, layers=args.layers, decoder_dim=args.decoder_dim,
+                             decoder_layers=args.decoder_layers, heads=args.heads, songs=args.songs,
+                             max_frames=args.max_frames, lr=args.lr, warmup=args.warmup,
+                             cfg_dropout=args.cfg_dropout, save_dtype=args.save_dtype)
+    return args.out, settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    out, settings = parse_args(argv)
+    result = train(settings)
+    write_checkpoint(out, result.model, result.config, settings.save_dtype)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The demo model's tokenizer and training script (a tiny CPU run; the real run is on a GPU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from heartmula_core.demo.codec import DemoCodec
+from heartmula_core.demo.tokenizer import (
+    DEMO_BOS_ID,
+    DEMO_EOS_ID,
+    build_demo_tokenizer,
+    demo_gen_config,
+    write_demo_tokenizer,
+)
+from heartmula_core.demo.train import (
+    AUDIO_EOS_ID,
+    AUDIO_VOCAB_SIZE,
+    CODEC_DIR,
+    MAX_WEIGHTS_BYTES,
+    MODEL_DIR,
+    CheckpointTooLarge,
+    TrainSettings,
+    build_config,
+    count_parameters,
+    loss_fn,
+    main,
+    make_batch,
+    make_examples,
+    train,
+    write_checkpoint,
+)
+from heartmula_core.model.random_init import random_heartmula
+from heartmula_core.pipeline import Pipeline
+from heartmula_core.prompt import PromptTokenizer
+from heartmula_core.sampling import SamplingSettings
+
+LYRICS = "[Verse 1]\nZebras quizzically juxtapose,\nxylophones hum 42 tunes!\n\n[Chorus]\nla la, oh-oh\n"
+TINY = TrainSettings(steps=30, batch=2, device="cpu", dim=64, layers=1, decoder_dim=64, decoder_layers=1,
+                     heads=4, songs=8, max_frames=64, lr=3e-3, warmup=3, log_every=10)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    result = train(TINY)
+    root = write_checkpoint(tmp_path_factory.mktemp("demo_ckpt"), result.model, result.config)
+    return result, root
+
+
+def test_tokenizer_is_deterministic(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    write_demo_tokenizer(a)
+    write_demo_tokenizer(b)
+    assert a.read_bytes() == b.read_bytes()
+    assert build_demo_tokenizer().get_vocab_size() < 1000
+
+
+def test_tokenizer_round_trip_and_bos():
+    tok = build_demo_tokenizer()
+    text = LYRICS.lower()
+    enc = tok.encode(text)
+    assert enc.ids[0] == DEMO_BOS_ID and DEMO_EOS_ID not in enc.ids
+    assert tok.decode(enc.ids) == text
+    # one token per character: offsets are exact, newlines are tokens, unseen words are spelled out
+    assert [text[s:e] for s, e in enc.offsets[1:]] == list(text)
+    assert enc.tokens[1:11] == list("[verse 1]\n")
+
+
+def test_prompt_uses_official_preprocessing():
+    tok = PromptTokenizer(build_demo_tokenizer(), demo_gen_config(AUDIO_EOS_ID))
+    prompt = tok.encode("Pop, Happy", LYRICS)
+    text = tok.tokenizer.decode(list(prompt.tag_tokens))
+    assert text == "<tag>pop, happy</tag>"
+    assert prompt.tokens[prompt.muq_index] == 0
+    assert prompt.lyrics_tokens[0] == DEMO_BOS_ID and prompt.lyrics_tokens[-1] == DEMO_EOS_ID
+    assert tok.tokenizer.decode(list(prompt.lyrics_tokens)) == LYRICS.lower()
+
+
+def test_examples_end_with_eos_frame():
+    settings = TrainSettings(songs=2, max_frames=100_000)
+    tok = PromptTokenizer(build_demo_tokenizer(), demo_gen_config(AUDIO_EOS_ID))
+    examples = make_examples(settings, tok)
+    for ex in examples:
+        assert (ex.frames[-1] == AUDIO_EOS_ID).all()
+        assert (ex.frames[:-1] < AUDIO_EOS_ID - 1).all()
+    batch = make_batch(examples, [0, 1], 1.0, torch.Generator().manual_seed(0))
+    assert batch.uncond.all()
+    assert batch.frames.shape[0] == 2 and batch.frames.shape[1] == max(e.frames.shape[0] for e in examples)
+
+
+def test_default_config_fits_the_size_limit():
+    config = build_config(TrainSettings(), build_demo_tokenizer().get_vocab_size())
+    assert config.audio_vocab_size == AUDIO_VOCAB_SIZE and config.audio_num_codebooks == 8
+    assert config.muq_dim == 512
+    with torch.device("meta"):
+        from heartmula_core.model.heartmula import HeartMuLa
+        params = count_parameters(HeartMuLa(config))
+    assert 2 * params < MAX_WEIGHTS_BYTES
+
+
+def test_training_lowers_the_loss(tiny_run):
+    result, _ = tiny_run
+    assert len(result.losses) == TINY.steps
+    start = sum(result.losses[:3]) / 3
+    end = sum(result.losses[-3:]) / 3
+    assert end < 0.7 * start, (start, end)
+
+
+def test_checkpoint_layout_and_size(tiny_run):
+    _, root = tiny_run
+    weights = root / MODEL_DIR / "model.safetensors"
+    assert weights.stat().st_size <= MAX_WEIGHTS_BYTES
+    assert (root / CODEC_DIR / "config.json").is_file()
+    assert json.loads((root / CODEC_DIR / "config.json").read_text())["model_type"] == "heartmula_demo_codec"
+    gen = json.loads((root / "gen_config.json").read_text())
+    assert gen == {"text_bos_id": DEMO_BOS_ID, "text_eos_id": DEMO_EOS_ID, "audio_eos_id": AUDIO_EOS_ID,
+                   "empty_id": 0}
+    assert (root / "tokenizer.json").read_text() == build_demo_tokenizer().to_str(pretty=True)
+
+
+def test_checkpoint_loads_generates_and_decodes(tiny_run):
+    _, root = tiny_run
+    pipe = Pipeline.load(root, device="cpu")
+    assert isinstance(pipe.codec, DemoCodec)
+    prompt = pipe.encode_prompt("pop, happy, fast", LYRICS)
+    frames = list(pipe.generate(prompt, max_frames=20, settings=SamplingSettings(), seed=0, stop_at_eos=False))
+    assert len(frames) == 20
+    song = torch.stack(frames).cpu()
+    # the sampler only draws codec ids (per-codebook ranges) or EOS
+    has_eos = (song >= AUDIO_EOS_ID).any(dim=1)
+    assert ((song < torch.tensor(pipe.codec.codebook_sizes)) | (song == AUDIO_EOS_ID)).all()
+    song = song[~has_eos]
+    assert len(song) > 0
+    audio = pipe.decode(song)
+    assert audio.shape[0] == 2 and torch.isfinite(audio).all()
+
+
+def test_size_check_fails_loudly(tmp_path, monkeypatch):
+    import heartmula_core.demo.train as train_module
+
+    config = build_config(TINY, build_demo_tokenizer().get_vocab_size())
+    model = random_heartmula(config)
+    monkeypatch.setattr(train_module, "MAX_WEIGHTS_BYTES", 1000)
+    with pytest.raises(CheckpointTooLarge):
+        write_checkpoint(tmp_path, model, config)
+    assert not (tmp_path / "gen_config.json").exists()
+
+
+def test_cli_smoke(tmp_path):
+    code = main(["--out", str(tmp_path), "--steps", "2", "--batch", "1", "--songs", "2", "--device", "cpu",
+                 "--dim", "32", "--layers", "1", "--decoder-dim", "32", "--decoder-layers", "1", "--heads", "2",
+                 "--max-frames", "16"])
+    assert code == 0
+    assert (tmp_path / MODEL_DIR / "config.json").is_file()
+
+
+def test_loss_matches_score_frames():
+    """The training loss lines positions up exactly as the engine's teacher-forced scorer."""
+    from heartmula_core.generation import Conditioning, score_frames
+
+    settings = TrainSettings(songs=2, max_frames=40, dim=64, layers=2, decoder_dim=64, decoder_layers=1, heads=4)
+    tok = PromptTokenizer(build_demo_tokenizer(), demo_gen_config(AUDIO_EOS_ID))
+    examples = make_examples(settings, tok)
+    model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
+    batch = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        loss, _ = loss_fn(model, batch)
+        scores = [score_frames(model, Conditioning(tuple(e.tokens.tolist()), e.muq_index, None), e.frames,
+                               cfg_scale=1.0) for e in examples]
+    assert loss.item() == pytest.approx(-torch.cat(scores).mean().item(), rel=1e-5)
