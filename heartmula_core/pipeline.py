@@ -21,6 +21,7 @@ from .codec.on_demand import OnDemandCodec
 from .codec.registry import load_codec
 from .config import GenConfig
 from .errors import CheckpointError
+from .frontends import load_frontend
 from .generation import Conditioning, generate_frames, score_frames, seed_generator
 from .model.heartmula import HeartMuLa
 from .prompt import Prompt, PromptTokenizer
@@ -72,7 +73,7 @@ class Pipeline:
             codec.allow_tf32 = True
         if low and hasattr(codec, "network"):
             codec = OnDemandCodec(codec, dev, before_load=model.drop_caches)
-        tokenizer = PromptTokenizer(paths.tokenizer, gen_config)
+        tokenizer = PromptTokenizer(paths.tokenizer, gen_config, load_frontend(paths.root))
         pipe = cls(model, codec, tokenizer, gen_config, paths, low_memory=low)
         pipe.check_compatible()
         return pipe

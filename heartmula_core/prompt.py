@@ -31,6 +31,7 @@ from tokenizers import Tokenizer
 
 from .config import GenConfig
 from .errors import CheckpointError, PromptError
+from .frontends import LyricsFrontend
 
 log = logging.getLogger(__name__)
 
@@ -452,10 +453,12 @@ class PromptTokenizer:
     ``source`` is the path of a ``tokenizer.json`` (a :class:`pathlib.Path` or other
     ``os.PathLike``; a plain ``str`` is refused so that text is never mistaken for a path) or a
     ready :class:`tokenizers.Tokenizer`. ``gen_config`` gives the BOS/EOS ids, which must exist
-    in the vocabulary.
+    in the vocabulary. ``lyrics_frontend`` (see :mod:`heartmula_core.frontends`) rewrites the
+    lower-cased lyrics before tokenization; official checkpoints have none.
     """
 
-    def __init__(self, source: TokenizerSource, gen_config: GenConfig) -> None:
+    def __init__(self, source: TokenizerSource, gen_config: GenConfig,
+                 lyrics_frontend: LyricsFrontend | None = None) -> None:
         if isinstance(source, Tokenizer):
             self._tokenizer, where = source, "tokenizer"
         elif isinstance(source, os.PathLike):
@@ -464,6 +467,7 @@ class PromptTokenizer:
             raise TypeError(f"source must be a pathlib.Path or a tokenizers.Tokenizer, found "
                             f"{type(source).__name__}")
         self._config = gen_config
+        self._frontend = lyrics_frontend
         for name in ("text_bos_id", "text_eos_id"):
             token_id = getattr(gen_config, name)
             if self._tokenizer.id_to_token(token_id) is None:
@@ -494,6 +498,9 @@ class PromptTokenizer:
         if not isinstance(lyrics, str):
             raise TypeError(f"lyrics must be str, found {type(lyrics).__name__}")
         lowered, origin = lower_with_origin(lyrics)  # lowered == preprocess_lyrics(lyrics)
+        if self._frontend is not None:
+            lowered, inner = self._frontend(lowered)
+            origin = [origin[i] for i in inner]
         encoding = self._tokenizer.encode(lowered)
         ids = list(encoding.ids)
         spans = [_original_span(offsets, origin) for offsets in encoding.offsets]

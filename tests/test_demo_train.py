@@ -8,11 +8,17 @@ import pytest
 import torch
 
 from heartmula_core.demo.codec import DemoCodec
+from hypothesis import given
+from hypothesis import strategies as st
+
+from heartmula_core.demo.syllables import NUM_SYLLABLES, text_syllables, word_spans, words_of
 from heartmula_core.demo.tokenizer import (
     DEMO_BOS_ID,
     DEMO_EOS_ID,
+    DEMO_UNK_ID,
     build_demo_tokenizer,
-    demo_gen_config,
+    syllable_frontend,
+    syllable_token_ids,
     write_demo_tokenizer,
 )
 from heartmula_core.demo.train import (
@@ -25,16 +31,18 @@ from heartmula_core.demo.train import (
     TrainSettings,
     build_config,
     count_parameters,
+    demo_prompt_tokenizer,
     loss_fn,
     main,
     make_batch,
     make_examples,
+    tie_syllable_embeddings,
     train,
     write_checkpoint,
 )
 from heartmula_core.model.random_init import random_heartmula
 from heartmula_core.pipeline import Pipeline
-from heartmula_core.prompt import PromptTokenizer
+from heartmula_core.prompt import parse_lyrics
 from heartmula_core.sampling import SamplingSettings
 
 LYRICS = "[Verse 1]\nZebras quizzically juxtapose,\nxylophones hum 42 tunes!\n\n[Chorus]\nla la, oh-oh\n"
@@ -54,33 +62,71 @@ def test_tokenizer_is_deterministic(tmp_path):
     write_demo_tokenizer(a)
     write_demo_tokenizer(b)
     assert a.read_bytes() == b.read_bytes()
-    assert build_demo_tokenizer().get_vocab_size() < 1000
+    assert build_demo_tokenizer().get_vocab_size() < 1300
 
 
-def test_tokenizer_round_trip_and_bos():
+def test_tokenizer_words_and_bos():
     tok = build_demo_tokenizer()
-    text = LYRICS.lower()
-    enc = tok.encode(text)
+    enc = tok.encode("<tag>pop, hip-hop, 120 bpm, wibble</tag>")
     assert enc.ids[0] == DEMO_BOS_ID and DEMO_EOS_ID not in enc.ids
-    assert tok.decode(enc.ids) == text
-    # one token per character: offsets are exact, newlines are tokens, unseen words are spelled out
-    assert [text[s:e] for s, e in enc.offsets[1:]] == list(text)
-    assert enc.tokens[1:11] == list("[verse 1]\n")
+    assert enc.tokens[1:] == ["<tag>", "pop", ",", "hip-hop", ",", "1", "2", "0", "bpm", ",", "<|unk|>", "</tag>"]
+    # every syllable class has its own token
+    assert len(set(syllable_token_ids())) == NUM_SYLLABLES
+    assert DEMO_UNK_ID not in syllable_token_ids()
 
 
-def test_prompt_uses_official_preprocessing():
-    tok = PromptTokenizer(build_demo_tokenizer(), demo_gen_config(AUDIO_EOS_ID))
+def test_frontend_sings_exactly_the_composer_syllables():
+    lyrics = parse_lyrics(LYRICS)
+    text, origin = syllable_frontend(LYRICS.lower())
+    assert len(origin) == len(text) + 1 and origin[-1] == len(LYRICS)
+    tok = build_demo_tokenizer()
+    ids = tok.encode(text).ids[1:]
+    sung = [i for i in ids if i in set(syllable_token_ids())]
+    expected = [s for line in lyrics.lines for s in text_syllables(line.text)]
+    assert sung == [syllable_token_ids()[s] for s in expected]
+    assert tok.id_to_token(ids[0]) == "[" and DEMO_UNK_ID not in ids
+
+
+@given(st.text(alphabet=st.sampled_from(list("abcdeiouyst'\u2019 -,019\n[]")), max_size=60))
+def test_word_spans_equal_words_of(text):
+    spans = word_spans(text)
+    assert [w for _, _, w in spans] == words_of(text)
+    assert all(0 <= a < b <= len(text) for a, b, _ in spans)
+
+
+def test_prompt_maps_syllables_to_lines():
+    tok = demo_prompt_tokenizer()
     prompt = tok.encode("Pop, Happy", LYRICS)
     text = tok.tokenizer.decode(list(prompt.tag_tokens))
-    assert text == "<tag>pop, happy</tag>"
+    assert text == "<tag> pop , happy </tag>"
     assert prompt.tokens[prompt.muq_index] == 0
     assert prompt.lyrics_tokens[0] == DEMO_BOS_ID and prompt.lyrics_tokens[-1] == DEMO_EOS_ID
-    assert tok.tokenizer.decode(list(prompt.lyrics_tokens)) == LYRICS.lower()
+    syllables = set(syllable_token_ids())
+    lines = parse_lyrics(LYRICS).lines
+    for line in lines:
+        start, end = prompt.line_token_range(line.section, line.line)
+        sung = [t for t in prompt.tokens[start:end] if t in syllables]
+        assert sung == [syllable_token_ids()[s] for s in text_syllables(line.text)]
+    # a syllable token's span is inside the word it came from
+    for position, span in enumerate(prompt.token_spans):
+        if prompt.tokens[position] in syllables:
+            assert LYRICS[span[0]:span[1]].strip() and "\n" not in LYRICS[span[0]:span[1]]
+
+
+def test_tied_initialisation_aligns_the_copy_path():
+    config = build_config(TINY, build_demo_tokenizer().get_vocab_size())
+    model = random_heartmula(config, seed=1)
+    tie_syllable_embeddings(model)
+    ids = torch.tensor(syllable_token_ids())
+    audio = torch.arange(NUM_SYLLABLES) + 2
+    assert torch.equal(model.text_embeddings.weight[ids], model.audio_embeddings.weight[audio])
+    logits = model.text_embeddings.weight[ids[:50]] @ model.codebook0_head.weight.T
+    assert torch.equal(logits.argmax(dim=1), audio[:50])
 
 
 def test_examples_end_with_eos_frame():
     settings = TrainSettings(songs=2, max_frames=100_000)
-    tok = PromptTokenizer(build_demo_tokenizer(), demo_gen_config(AUDIO_EOS_ID))
+    tok = demo_prompt_tokenizer()
     examples = make_examples(settings, tok)
     for ex in examples:
         assert (ex.frames[-1] == AUDIO_EOS_ID).all()
@@ -161,7 +207,7 @@ def test_loss_matches_score_frames():
     from heartmula_core.generation import Conditioning, score_frames
 
     settings = TrainSettings(songs=2, max_frames=40, dim=64, layers=2, decoder_dim=64, decoder_layers=1, heads=4)
-    tok = PromptTokenizer(build_demo_tokenizer(), demo_gen_config(AUDIO_EOS_ID))
+    tok = demo_prompt_tokenizer()
     examples = make_examples(settings, tok)
     model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
     batch = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))

@@ -8,8 +8,8 @@ regenerated alone (:func:`make_song`).
   bridge, interlude, outro), section markers spelled in several ways (``[Verse 2]``, ``[hook]``,
   ``[Pre-Chorus]``...). Choruses repeat their text; verses get new lines; intros, outros and
   interludes are mostly instrumental, bridges half the time.
-- Lines: :func:`.lexicon.random_line` (word templates), plus a scat line of vocables in about a
-  third of the songs so that every syllable class is sung.
+- Lines: :func:`.lexicon.random_line` (word templates), plus a scat line of vocables in about
+  60% of the songs so that every syllable class is sung.
 - Tags: a genre (or alias), moods, tempo, mode, energy, instrument and voice words, some
   neutral words the composer ignores, in random order; tag sets of the evaluation prompts
   (:mod:`.eval_set`) are never produced.
@@ -64,7 +64,7 @@ LINES = {"intro": (1, 2, 0.85), "verse": (2, 6, 0.0), "prechorus": (1, 2, 0.0), 
          "bridge": (2, 4, 0.5), "interlude": (1, 2, 1.0), "outro": (1, 2, 0.8)}
 NEUTRAL_TAGS = ("summer", "wedding", "roadtrip", "vintage", "nostalgic", "catchy", "anthem",
                 "groovy", "warm", "night", "retro", "modern")
-SCAT_CHANCE = 0.35
+SCAT_CHANCE = 0.6
 
 
 def make_corpus(n_songs: int, seed: int = 0) -> Iterator[tuple[str, str, torch.Tensor]]:

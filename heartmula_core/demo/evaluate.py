@@ -5,6 +5,7 @@ Usage::
     python -m heartmula_core.demo.evaluate --lyrics FILE --tags "pop, happy, fast" [--seeds 5]
         [--seconds 60] [--model DIR] [--device auto|cpu|cuda] [--cfg 1.5] [--topk 50]
         [--temperature 1.0]
+    python -m heartmula_core.demo.evaluate --eval-set [--seeds 5] ...   # held-out set + tag control
 
 One song is generated per seed (seeds ``0 .. N-1``; EOS ends a song, ``--seconds`` caps it),
 decoded with the checkpoint's codec, and read back with :mod:`.analysis`. The command prints one
@@ -57,6 +58,7 @@ from ..prompt import parse_lyrics
 from ..sampling import SamplingSettings
 from .analysis import analyze_audio, analyze_frames, token_error_rate
 from .composer import KIND_OF
+from .eval_set import EVAL_SET
 from .syllables import text_syllables
 
 #: the built-in demo checkpoint (official root layout), used when no --model is given
@@ -248,10 +250,56 @@ def evaluate(pipe, tags: str, lyrics: str, seeds, seconds: float, settings: Samp
     return report
 
 
+CONTROL_BASE_TAGS = "pop, piano"
+"""Tags shared by the control runs; each adds one of fast, slow, major, minor."""
+
+
+def _control_fraction(reports: dict[str, dict], word: str) -> float | None:
+    modes = [r["mode"] for r in reports[word]["per_seed"]]
+    return sum(m == word for m in modes) / len(modes) if modes else None
+
+
+def evaluate_eval_set(pipe, seeds, seconds: float, settings: SamplingSettings) -> dict:
+    """The held-out report: every :data:`EVAL_SET` item, plus tag-control runs.
+
+    Control: the first item's lyrics with ``CONTROL_BASE_TAGS`` + ``fast`` / ``slow`` /
+    ``major`` / ``minor``, so only the control word differs. ``fast_slow_tempo_ratio`` is the
+    mean rendered tempo of the fast songs over that of the slow ones; ``mode_as_asked`` is the
+    fraction of major- and minor-tagged songs rendered in the mode asked for.
+    """
+    items = {item.name: evaluate(pipe, item.tags, item.lyrics, seeds, seconds, settings) for item in EVAL_SET}
+    control_lyrics = EVAL_SET[0].lyrics
+    control = {word: evaluate(pipe, f"{CONTROL_BASE_TAGS}, {word}", control_lyrics, seeds, seconds, settings)
+               for word in ("fast", "slow", "major", "minor")}
+    songs = [r for report in items.values() for r in report["per_seed"]]
+    fast, slow = control["fast"]["tempo_bpm"]["mean"], control["slow"]["tempo_bpm"]["mean"]
+    asked = [_control_fraction(control, w) for w in ("major", "minor")]
+    summary = summarize(songs)
+    summary.pop("tempo_bpm")
+    summary.pop("major_fraction")
+    return {
+        **summary,
+        "songs": len(songs),
+        "fast_slow_tempo_ratio": fast / slow if fast and slow else None,
+        "mode_as_asked": None if None in asked else sum(asked) / 2,
+        "control": {w: {"tempo_bpm": r["tempo_bpm"]["mean"], "major_fraction": r["major_fraction"],
+                        "token_error_rate": r["token_error_rate"]} for w, r in control.items()},
+        "items": {name: {k: r[k] for k in ("token_error_rate", "sections_in_order", "lines_in_sections",
+                                          "tempo_bpm", "major_fraction", "rtf", "tags")}
+                  for name, r in items.items()},
+        "settings": {"cfg": settings.cfg_scale, "topk": settings.topk, "temperature": settings.temperature},
+        "seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds),
+        "seconds": seconds,
+        "device": str(pipe.device),
+    }
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m heartmula_core.demo.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--lyrics", required=True, type=Path, help="lyrics text file (section markers allowed)")
-    parser.add_argument("--tags", required=True, help='tags, e.g. "pop, happy, fast"')
+    parser.add_argument("--lyrics", type=Path, help="lyrics text file (section markers allowed)")
+    parser.add_argument("--tags", help='tags, e.g. "pop, happy, fast"')
+    parser.add_argument("--eval-set", action="store_true",
+                        help="instead of --lyrics/--tags: the built-in held-out set plus tag-control runs")
     parser.add_argument("--seeds", type=int, default=5, help="number of songs (seeds 0..N-1)")
     parser.add_argument("--seconds", type=float, default=60.0, help="longest song in seconds")
     parser.add_argument("--model", type=Path, default=None, help="checkpoint root (default: the demo model)")
@@ -272,10 +320,16 @@ def main(argv: list[str] | None = None) -> int:
     from ..pipeline import Pipeline
 
     args = parse_args(argv)
-    try:
-        lyrics = args.lyrics.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return _fail(f"cannot read lyrics file {args.lyrics}: {exc.strerror if isinstance(exc, OSError) else exc}")
+    if args.eval_set == (args.lyrics is not None or args.tags is not None) or \
+            (not args.eval_set and (args.lyrics is None or args.tags is None)):
+        return _fail("give either --lyrics FILE and --tags TAGS, or --eval-set")
+    lyrics = ""
+    if not args.eval_set:
+        try:
+            lyrics = args.lyrics.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else exc
+            return _fail(f"cannot read lyrics file {args.lyrics}: {reason}")
     if args.seeds < 1 or not args.seconds > 0:
         return _fail("--seeds must be >= 1 and --seconds > 0")
     model = args.model or DEFAULT_MODEL_DIR
@@ -285,7 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = SamplingSettings(temperature=args.temperature, topk=args.topk, cfg_scale=args.cfg)
         pipe = Pipeline.load(model, device=args.device)
-        report = evaluate(pipe, args.tags, lyrics, args.seeds, args.seconds, settings)
+        if args.eval_set:
+            report = evaluate_eval_set(pipe, args.seeds, args.seconds, settings)
+        else:
+            report = evaluate(pipe, args.tags, lyrics, args.seeds, args.seconds, settings)
     except HeartMuLaError as exc:
         return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     report["model"] = str(model)

@@ -127,6 +127,26 @@ def words_of(text: str) -> list[str]:
     return [w for w in _NON_LETTERS.split(text) if w]
 
 
+_WORD_PIECE = re.compile(r"[a-z'\u2019]+|[0-9]")
+
+
+def word_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, word)`` for each word of lower-case ``text``, with its character span.
+
+    The words are exactly :func:`words_of` ``(text)`` (apostrophes dropped, each digit spelled
+    out as its own word); the spans say where in ``text`` each came from, which lets a
+    tokenizer map syllables back to the characters the user typed.
+    """
+    out = []
+    for match in _WORD_PIECE.finditer(text):
+        piece = match.group().replace("'", "").replace("\u2019", "")
+        if piece.isdigit():
+            piece = _DIGITS[int(piece)]
+        if piece:
+            out.append((match.start(), match.end(), piece))
+    return out
+
+
 def _read_units(word: str) -> list[tuple[str, str]]:
     """``word`` as ``("C", onset class)`` / ``("V", vowel class)`` units (steps 2-3)."""
     units: list[tuple[str, str]] = []

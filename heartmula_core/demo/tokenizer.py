@@ -1,35 +1,47 @@
-"""The demo model's ``tokenizer.json``: one token per character.
+"""The demo model's text side: a syllable lyrics front-end and a word-level ``tokenizer.json``.
 
-The demo model must sing lyrics whose words it never saw (the evaluation set is word-disjoint
-from the corpus), and the syllable class it sings (codebook 0) is a function of the word's
-*spelling* (:func:`heartmula_core.demo.syllables.text_syllables`). A character tokenizer shows
-the model every letter of every word, the same way for seen and unseen words, so the spelling
-rule can be learned once and applied anywhere; a BPE trained on corpus words would cut unseen
-words into pieces it rarely saw together. Characters also keep the vocabulary tiny (< 100).
+**Why syllables.** The demo model sings codebook-0 *syllable classes*
+(:mod:`heartmula_core.demo.syllables`). If the prompt spelled lyrics out letter by letter, the
+model would have to learn English spelling rules (magic ``e``, digraphs, syllable splits) before
+it could sing an unseen word; a first character-level model learned the music but sang none of
+the words (token error rate ~1.0 after 2,400 CPU steps). So the demo checkpoint declares a
+*lyrics front-end* (``lyrics_frontend.json``, see :mod:`heartmula_core.frontends`): before
+tokenization, every lyric line is rewritten as the syllable names the composer sings
+(``"hello world"`` -> ``"h.e l.oh w.u.l d.u"``), markers and line breaks are kept. Singing is
+then a monotonic *copy* of prompt tokens into codebook 0, which a small transformer learns fast.
+Official checkpoints have no front-end file and are untouched.
 
-Layout (fixed, so the file is byte-for-byte the same on every run):
+**Tokenizer** (:func:`build_demo_tokenizer`, fixed, byte-for-byte the same on every run): a
+word-level model. Pre-tokenization removes spaces and tabs, then isolates ``<tag>``, ``</tag>``,
+words of ``a-z & -`` (dotted syllable names are one word), single digits, ``\\n`` and any other
+single character. The vocabulary:
 
 - id 0 ``<|pad|>``, 1 ``<|begin_of_text|>`` (:data:`DEMO_BOS_ID`), 2 ``<|end_of_text|>``
-  (:data:`DEMO_EOS_ID`), 3 ``<|unk|>`` (any character not listed below);
-- then newline, carriage return, tab, space, ``a``-``z``, ``0``-``9`` and ASCII punctuation.
+  (:data:`DEMO_EOS_ID`), 3 ``<|unk|>`` (anything not listed);
+- ``\\n``, ASCII punctuation, digits, ``<tag>``, ``</tag>``;
+- every word of the tag vocabulary (:mod:`.tags`, the corpus' neutral tags) and of the section
+  markers the parser knows;
+- the 960 syllable names (:func:`heartmula_core.demo.syllables.syllable_name`), in class order.
 
-The text reaching the tokenizer is already lower-cased by :mod:`heartmula_core.prompt` (tags
-wrapped in ``<tag>``...``</tag>``, section markers such as ``[verse 2]`` kept in the lyrics), so
-markers, tag brackets and line breaks are spelled out character by character; ``\\n`` is its own
-token, which marks line ends for the model. The post-processor prepends ``<|begin_of_text|>``
-like stock Llama-3.2 (and the tiny tokenizer); :class:`~heartmula_core.prompt.PromptTokenizer`
-appends ``<|end_of_text|>``. Offsets are exact character offsets.
+Token offsets map back to the characters the user typed (a syllable token covers its whole
+word), so the prompt's token -> (section, line) map works as for official tokenizers.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import string
 from pathlib import Path
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
 
 from ..config import GenConfig
+from ..prompt import parse_lyrics
+from .corpus import MARKERS, NEUTRAL_TAGS
+from .syllables import NUM_SYLLABLES, syllable_name, word_syllables, word_spans
+from .tags import (ENERGY_WORDS, GENRE_ALIASES, GENRES, INSTRUMENT_WORDS, MODE_WORDS, MOOD_MODES,
+                   SOFT_DRUM_WORDS, TEMPO_WORDS, VOICE_WORDS)
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +50,42 @@ DEMO_BOS_ID = 1
 DEMO_EOS_ID = 2
 DEMO_UNK_ID = 3
 DEMO_SPECIAL_TOKENS = ("<|pad|>", "<|begin_of_text|>", "<|end_of_text|>", "<|unk|>")
-DEMO_CHARACTERS: tuple[str, ...] = tuple("\n\r\t " + string.ascii_lowercase + string.digits
-                                         + string.punctuation)
+FRONTEND_NAME = "heartmula-demo-syllables"
+"""Name of :func:`syllable_frontend` in ``lyrics_frontend.json``."""
+
+_PIECES = r"</?tag>|[a-z&\-]+(?:\.[a-z]+)*|[0-9]|\n|[^\s]"
+_WORDS = re.compile(r"[a-z&\-]+")
+_EXTRA_MARKER_WORDS = ("intro", "introduction", "verse", "pre-chorus", "prechorus", "pre", "chorus",
+                       "post-chorus", "postchorus", "post", "hook", "bridge", "outro", "instrumental",
+                       "inst", "interlude", "solo", "break", "refrain")
+
+
+def syllable_token(index: int) -> str:
+    """The vocabulary entry of syllable class ``index`` (its dotted name)."""
+    return syllable_name(index)
+
+
+def _word_entries() -> list[str]:
+    tag_words = [*GENRES, *GENRE_ALIASES, *TEMPO_WORDS, *MODE_WORDS, *MOOD_MODES, *ENERGY_WORDS,
+                 *INSTRUMENT_WORDS, *SOFT_DRUM_WORDS, *VOICE_WORDS, *NEUTRAL_TAGS, "drums", "bass", "bpm"]
+    marker_words = [w for markers in MARKERS.values() for m in markers for w in _WORDS.findall(m.lower())]
+    words = []
+    for entry in [*tag_words, *marker_words, *_EXTRA_MARKER_WORDS]:
+        words.extend(_WORDS.findall(entry))
+    return words
 
 
 def demo_vocab() -> dict[str, int]:
-    """Token -> id: the specials, then :data:`DEMO_CHARACTERS` in order."""
-    tokens = [*DEMO_SPECIAL_TOKENS, *DEMO_CHARACTERS]
-    return {token: i for i, token in enumerate(tokens)}
+    """Token -> id, in the order of the module docstring (duplicates keep their first id)."""
+    tokens = [*DEMO_SPECIAL_TOKENS, "\n", *string.punctuation, *string.digits, "<tag>", "</tag>",
+              *_word_entries(), *(syllable_token(i) for i in range(NUM_SYLLABLES))]
+    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+
+
+def syllable_token_ids() -> list[int]:
+    """Text-token id of each syllable class ``0 .. NUM_SYLLABLES - 1``."""
+    vocab = demo_vocab()
+    return [vocab[syllable_token(i)] for i in range(NUM_SYLLABLES)]
 
 
 def demo_gen_config(audio_eos_id: int) -> GenConfig:
@@ -54,13 +94,14 @@ def demo_gen_config(audio_eos_id: int) -> GenConfig:
 
 
 def build_demo_tokenizer() -> Tokenizer:
-    """The character tokenizer described in the module docstring (deterministic, no training)."""
+    """The word-level tokenizer described in the module docstring (deterministic, no training)."""
     unk = DEMO_SPECIAL_TOKENS[DEMO_UNK_ID]
-    tokenizer = Tokenizer(models.BPE(vocab=demo_vocab(), merges=[], unk_token=unk))
+    tokenizer = Tokenizer(models.WordLevel(vocab=demo_vocab(), unk_token=unk))
     tokenizer.add_special_tokens(list(DEMO_SPECIAL_TOKENS))
-    # every character is its own pre-token, so no merge or word boundary can ever matter
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
-    tokenizer.decoder = decoders.Fuse()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"[ \t\r\f\v]+"), behavior="removed"),
+        pre_tokenizers.Split(Regex(_PIECES), behavior="isolated"),
+    ])
     bos = DEMO_SPECIAL_TOKENS[DEMO_BOS_ID]
     tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, DEMO_BOS_ID)])
@@ -73,3 +114,48 @@ def write_demo_tokenizer(path: Path | str) -> Path:
     path = Path(path)
     path.write_text(build_demo_tokenizer().to_str(pretty=True), encoding="utf-8")
     return path
+
+
+class _Writer:
+    """Builds front-end output text and its origin map (one source index per output character)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.origin: list[int] = []
+
+    def copy(self, source: str, start: int, end: int) -> None:
+        """Copy ``source[start:end]`` unchanged."""
+        self.parts.append(source[start:end])
+        self.origin.extend(range(start, end))
+
+    def word(self, text: str, start: int, end: int) -> None:
+        """Emit ``text`` plus a space standing for ``source[start:end]`` (first char -> start,
+        last -> end - 1, so a token of it spans the whole word)."""
+        self.parts.append(text + " ")
+        self.origin.extend([start] * (len(text) - 1) + [end - 1, end - 1])
+
+    def newline(self, at: int) -> None:
+        self.parts.append("\n")
+        self.origin.append(at)
+
+
+def syllable_frontend(lowered: str) -> tuple[str, list[int]]:
+    """Rewrite lower-cased lyrics for the demo tokenizer (see the module docstring).
+
+    Returns ``(text, origin)``: each lyric line becomes its syllable names separated by
+    spaces, each marker line is kept as written, one ``\\n`` ends each; ``origin[i]`` is the
+    index in ``lowered`` that character ``i`` of ``text`` came from, plus a final entry
+    ``len(lowered)``.
+    """
+    out = _Writer()
+    for section in parse_lyrics(lowered).sections:
+        if section.marker_span is not None:
+            out.copy(lowered, *section.marker_span)
+            out.newline(section.marker_span[1] - 1)
+        for line in section.lines:
+            for start, end, word in word_spans(lowered[line.start:line.end]):
+                for syllable in word_syllables(word):
+                    out.word(syllable_token(syllable), line.start + start, line.start + end)
+            out.newline(line.end - 1)
+    out.origin.append(len(lowered))
+    return "".join(out.parts), out.origin

@@ -68,9 +68,12 @@ from ..model.random_init import (
 )
 from ..prompt import PromptTokenizer
 from ..weights import SINGLE_NAME
+from . import vocab
 from .codec import DemoCodec, write_demo_codec_folder
 from .corpus import make_corpus
-from .tokenizer import build_demo_tokenizer, demo_gen_config, write_demo_tokenizer
+from ..frontends import write_frontend_file
+from .tokenizer import (FRONTEND_NAME, build_demo_tokenizer, demo_gen_config, syllable_frontend,
+                        syllable_token_ids, write_demo_tokenizer)
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +156,29 @@ def build_config(settings: TrainSettings, text_vocab_size: int) -> HeartMuLaConf
                            decoder=flavor(settings.decoder_dim, settings.decoder_layers, 16),
                            text_vocab_size=text_vocab_size, audio_vocab_size=AUDIO_VOCAB_SIZE,
                            audio_num_codebooks=NUM_CODEBOOKS, muq_dim=MUQ_DIM)
+
+
+def demo_prompt_tokenizer() -> PromptTokenizer:
+    """The demo model's prompt tokenizer: word-level tokenizer + syllable lyrics front-end."""
+    return PromptTokenizer(build_demo_tokenizer(), demo_gen_config(AUDIO_EOS_ID), syllable_frontend)
+
+
+@torch.no_grad()
+def tie_syllable_embeddings(model: HeartMuLa) -> None:
+    """Start the copy path aligned: syllable ``s``'s text embedding, its codebook-0 audio
+    embedding (id ``2 + s``) and its ``codebook0_head`` row get the same random vector.
+
+    Singing is copying prompt syllables into codebook 0; with the three tables aligned, the
+    copy is already an identity map at initialisation, and classes that are rare in the corpus
+    still start in the right place. Only the initial values are shared; training moves each
+    table freely, and the checkpoint layout is unchanged.
+    """
+    ids = torch.tensor(syllable_token_ids(), device=model.text_embeddings.weight.device)
+    audio = torch.arange(len(ids), device=ids.device) + vocab.LYRIC_FIRST_SYLLABLE  # codebook 0 ids
+    shared = model.text_embeddings.weight[ids]
+    model.audio_embeddings.weight[audio] = shared
+    head = model.codebook0_head.weight
+    head[audio] = shared * (head.norm(dim=1).mean() / shared.norm(dim=1).mean())
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -271,7 +297,7 @@ def train(settings: TrainSettings) -> TrainResult:
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     device = resolve_train_device(settings.device)
-    tokenizer = PromptTokenizer(build_demo_tokenizer(), demo_gen_config(AUDIO_EOS_ID))
+    tokenizer = demo_prompt_tokenizer()
     config = build_config(settings, tokenizer.tokenizer.get_vocab_size())
     start = time.perf_counter()
     examples = make_examples(settings, tokenizer)
@@ -280,6 +306,7 @@ def train(settings: TrainSettings) -> TrainResult:
         raise ValueError(f"an example needs {longest} positions, over max_seq_len {config.backbone.max_seq_len}")
     log.info("%d songs in %.1f s (longest %d positions)", len(examples), time.perf_counter() - start, longest)
     model = random_heartmula(config, device, torch.float32, settings.seed).train()
+    tie_syllable_embeddings(model)
     log.info("model: %.2f M parameters on %s", count_parameters(model) / 1e6, device)
     optimizer = make_optimizer(model, settings)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -330,6 +357,7 @@ def write_checkpoint(out: Path | str, model: HeartMuLa, config: HeartMuLaConfig,
     (model_dir / "config.json").write_text(json.dumps(meta, indent=2))
     write_demo_codec_folder(out / CODEC_DIR, DemoCodec())
     write_demo_tokenizer(out / "tokenizer.json")
+    write_frontend_file(out, FRONTEND_NAME)
     gen: GenConfig = demo_gen_config(AUDIO_EOS_ID)
     write_gen_config(out / "gen_config.json", gen)
     log.info("wrote %s (weights %.2f MB, %s)", out, size / 1e6, save_dtype)
