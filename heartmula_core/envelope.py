@@ -56,7 +56,7 @@ class Envelope:
         self._levels = [_Level(BASE_BLOCK * FACTOR**k) for k in range(NUM_LEVELS)]
 
     @classmethod
-    def from_audio(cls, audio: np.ndarray, sample_rate: int) -> "Envelope":
+    def from_audio(cls, audio: np.ndarray, sample_rate: int) -> Envelope:
         """Envelope of ``audio`` float ``[channels, samples]`` (or ``[samples]`` for mono)."""
         env = cls(sample_rate)
         env.append(audio)

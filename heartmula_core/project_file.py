@@ -29,12 +29,14 @@ project path or an autosave path, which maps to itself (see :func:`autosave_path
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
 import re
+import reprlib
 import stat
 import tempfile
 import zipfile
@@ -97,13 +99,9 @@ class Project:
 # --------------------------------------------------------------------------------------- save
 
 
-def save_project(
-    path: str | os.PathLike,
-    document: dict[str, Any],
-    arrays: dict[str, np.ndarray],
-    audio: np.ndarray | None = None,
-    sample_rate: int | None = None,
-) -> None:
+def save_project(path: str | os.PathLike, document: dict[str, Any],
+                 arrays: dict[str, np.ndarray], audio: np.ndarray | None = None,
+                 sample_rate: int | None = None) -> None:
     """Write a song atomically to ``path``.
 
     ``document``: JSON object (str keys; dict, list, str, int, finite float, bool, None only).
@@ -112,8 +110,7 @@ def save_project(
     (int Hz > 0). Raises :class:`ProjectError` for invalid input or when the file cannot be written.
     """
     path = Path(path)
-    members = _encode(path, document, arrays, audio, sample_rate)
-    _atomic_write(path, members)
+    _atomic_write(path, _encode(path, document, arrays, audio, sample_rate))
     log.debug("saved %s (%d arrays, audio=%s)", path, len(arrays), audio is not None)
 
 
@@ -171,13 +168,11 @@ def _check_json(value: Any, where: str, path: Path) -> None:
 def _normalised_arrays(arrays: Any, path: Path) -> dict[str, np.ndarray]:
     if not isinstance(arrays, dict):
         raise _err(path, f"arrays is a {type(arrays).__name__}, expected a dict of numpy arrays")
-    out = {}
-    for name, array in arrays.items():
+    for name in arrays:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise _err(path, f"array name {name!r} is not a simple identifier "
                              "(ASCII letters, digits, underscore; at most 128 characters)")
-        out[name] = _normalised(array, f"array {name!r}", path)
-    return out
+    return {name: _normalised(array, f"array {name!r}", path) for name, array in arrays.items()}
 
 
 def _normalised(array: Any, what: str, path: Path) -> np.ndarray:
@@ -186,7 +181,7 @@ def _normalised(array: Any, what: str, path: Path) -> np.ndarray:
         raise _err(path, f"{what} is a {type(array).__name__}, expected a numpy array")
     if array.dtype.name not in DTYPES:
         raise _err(path, f"{what} has dtype {array.dtype}; supported: {', '.join(sorted(DTYPES))}")
-    return np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
+    return _little_endian_c(array)
 
 
 def _normalised_audio(audio: Any, sample_rate: Any, path: Path) -> np.ndarray:
@@ -208,8 +203,14 @@ def _entry(array: np.ndarray) -> dict[str, Any]:
 
 
 def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"),
-                                                            copy=False))).hexdigest()
+    return hashlib.sha256(_little_endian_c(array)).hexdigest()
+
+
+def _little_endian_c(array: np.ndarray) -> np.ndarray:
+    """The array itself if already C-contiguous little-endian, else such a copy (0-d stays 0-d:
+    np.ascontiguousarray would make it 1-d)."""
+    array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    return array if array.flags.c_contiguous else np.array(array, order="C")
 
 
 def _atomic_write(path: Path, members: list[tuple[str, bytes, int]]) -> None:
@@ -227,23 +228,20 @@ def _atomic_write(path: Path, members: list[tuple[str, bytes, int]]) -> None:
         raise _err(path, f"cannot be written ({exc})") from exc
     try:
         with tmp:
-            _write_zip(tmp, members)
+            with zipfile.ZipFile(tmp, "w") as archive:
+                for name, data, compression in members:
+                    _write_member(archive, name, data, compression)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp.name, mode)
         os.replace(tmp.name, target)
     except BaseException as exc:
-        _remove_quietly(Path(tmp.name))
+        with contextlib.suppress(OSError):
+            os.unlink(tmp.name)
         if isinstance(exc, OSError):
             raise _err(path, f"cannot be written ({exc})") from exc
         raise
     _fsync_folder(target.parent)
-
-
-def _write_zip(fileobj, members: list[tuple[str, bytes, int]]) -> None:
-    with zipfile.ZipFile(fileobj, "w") as archive:
-        for name, data, compression in members:
-            _write_member(archive, name, data, compression)
 
 
 def _write_member(archive: zipfile.ZipFile, name: str, data: bytes, compression: int) -> None:
@@ -259,24 +257,14 @@ def _new_file_mode() -> int:
 
 
 def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX); best effort."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        log.debug("could not fsync folder %s", folder, exc_info=True)
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        log.warning("could not remove temporary file %s", path, exc_info=True)
+    """Make the rename itself durable (POSIX; best effort)."""
+    if os.name == "posix":
+        with contextlib.suppress(OSError):
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 # --------------------------------------------------------------------------------------- load
@@ -293,6 +281,8 @@ def load_project(path: str | os.PathLike, load_audio: bool = True) -> Project:
         raise _err(path, "no such file")
     if path.is_dir():
         raise _err(path, "is a folder, not a song file")
+    if not path.is_file():
+        raise _err(path, "is not a regular file")
     try:
         with zipfile.ZipFile(path) as archive:
             project = _read_archive(archive, path, load_audio)
@@ -305,22 +295,20 @@ def load_project(path: str | os.PathLike, load_audio: bool = True) -> Project:
 
 
 def _load_error(path: Path, exc: Exception) -> ProjectError:
-    if isinstance(exc, zipfile.BadZipFile) and not _starts_like_zip(path):
+    if isinstance(exc, zipfile.BadZipFile) and not _starts_like_zip(path):  # else truncated
         return ProjectError(f"not a HeartMuLa Editor song: {path} (not a zip archive)")
-    if isinstance(exc, OSError):
-        return _err(path, f"cannot be read ({exc})")
-    expected = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError)
-    if not isinstance(exc, expected):
+    if isinstance(exc, PermissionError):
+        return _err(path, f"cannot be read ({exc.strerror})")
+    expected = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError)
+    if not isinstance(exc, expected):  # still a ProjectError, but worth a look
         log.warning("unexpected %s while reading %s", type(exc).__name__, path, exc_info=exc)
-    return _err(path, f"is damaged or truncated ({exc})")
+    return _err(path, f"is damaged or truncated ({exc or type(exc).__name__})")
 
 
 def _starts_like_zip(path: Path) -> bool:
-    try:
-        with open(path, "rb") as file:
-            return file.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False
+    with contextlib.suppress(OSError), open(path, "rb") as file:
+        return file.read(4) == b"PK\x03\x04"
+    return False
 
 
 def _read_archive(archive: zipfile.ZipFile, path: Path, load_audio: bool) -> Project:
@@ -350,9 +338,9 @@ def _checked_members(archive: zipfile.ZipFile, path: Path) -> dict[str, zipfile.
         name = info.filename
         parts = re.split(r"[\\/]", name)
         if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
-            raise _err(path, f"contains an unsafe member name {name!r}")
+            raise _err(path, f"contains an unsafe member name {reprlib.repr(name)}")
         if name in members:
-            raise _err(path, f"contains {name!r} twice")
+            raise _err(path, f"contains {reprlib.repr(name)} twice")
         if info.file_size > MAX_MEMBER_BYTES:
             raise _err(path, f"member {name!r} would unpack to {info.file_size} bytes, "
                              f"over the {MAX_MEMBER_BYTES} byte limit")
@@ -368,8 +356,9 @@ def _parse_json(raw: bytes, path: Path) -> dict[str, Any]:
 
     try:
         meta = json.loads(raw.decode("utf-8"), parse_constant=refuse)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise _err(path, f"{PROJECT_JSON} is not valid JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:  # incl. JSONDecodeError, UnicodeDecodeError
+        raise _err(path, f"{PROJECT_JSON} is not valid JSON ({exc or 'nested too deeply'})") \
+            from exc
     if not isinstance(meta, dict):
         raise _err(path, f"{PROJECT_JSON} is not a JSON object")
     return meta
@@ -378,10 +367,10 @@ def _parse_json(raw: bytes, path: Path) -> dict[str, Any]:
 def _check_header(meta: dict[str, Any], path: Path) -> None:
     if meta.get("format") != FORMAT:
         raise ProjectError(f"not a HeartMuLa Editor song: {path} "
-                           f"(format is {meta.get('format')!r}, expected {FORMAT!r})")
+                           f"(format is {reprlib.repr(meta.get('format'))}, expected {FORMAT!r})")
     version = meta.get("schema_version")
     if not _is_int(version) or version < 1:
-        raise _err(path, f"has an invalid schema_version {version!r}")
+        raise _err(path, f"has an invalid schema_version {reprlib.repr(version)}")
     if version > SCHEMA_VERSION:
         raise ProjectError(f"{path} was saved by a newer version (schema {version}); "
                            f"this version reads up to {SCHEMA_VERSION}")
@@ -398,13 +387,15 @@ def _manifest(meta: dict[str, Any], path: Path):
     if not isinstance(arrays, dict):
         raise _err(path, f"{PROJECT_JSON} has no 'arrays' object")
     for name, entry in arrays.items():
+        if not _NAME.fullmatch(name):
+            raise _err(path, f"{PROJECT_JSON} names an array {reprlib.repr(name)}")
         _check_entry(entry, f"array {name!r}", path)
     if audio is not None:
         _check_entry(audio, "audio", path)
         rate = audio.get("sample_rate")
         if audio["dtype"] != "float32" or len(audio["shape"]) != 2 or not _is_int(rate) \
                 or rate <= 0:
-            raise _err(path, f"{PROJECT_JSON} describes invalid audio {audio!r}")
+            raise _err(path, f"{PROJECT_JSON} describes invalid audio {reprlib.repr(audio)}")
     return document, arrays, audio
 
 
@@ -414,7 +405,8 @@ def _check_entry(entry: Any, what: str, path: Path) -> None:
           and all(_is_int(n) and n >= 0 for n in entry["shape"])
           and isinstance(entry.get("sha256"), str) and _SHA256.fullmatch(entry["sha256"]))
     if not ok:
-        raise _err(path, f"{PROJECT_JSON} has a malformed entry for {what}: {entry!r}")
+        raise _err(path, f"{PROJECT_JSON} has a malformed entry for {what}: "
+                         f"{reprlib.repr(entry)}")
 
 
 def _load_tensors(archive, members, member: str, manifest: dict, path: Path):
@@ -495,6 +487,8 @@ def find_recoverable(path: str | os.PathLike) -> Path | None:
 
     Offered when it exists and is strictly newer (mtime) than the project file, or when the
     project file does not exist. An autosave path given directly is returned if it exists.
+    Callers should :func:`discard_autosave` after each successful save (or an explicit
+    "don't save" on close), so that an autosave only survives a crash.
     """
     path = Path(path)
     auto = autosave_path(path)

@@ -56,6 +56,20 @@ class DemoCodec(Codec):
         stream = self.stream(generator)
         return torch.cat([stream.push(frames), stream.flush()], dim=1)
 
+    def transcribe(self, frames: torch.Tensor | np.ndarray) -> dict:
+        """What the frames ``[T, 8]`` sing, read back exactly (the editor's alignment uses it).
+
+        ``{"sung": bool [T], "sections": [(kind, start, end), ...]}``: frames inside a sung
+        syllable, and the sections of the section codebook in order (frames).
+        """
+        from .analysis import analyze_frames
+
+        analysis = analyze_frames(frames)
+        sung = np.zeros(len(frames), dtype=bool)
+        for start, end in analysis["token_frames"]:
+            sung[start:end] = True
+        return {"sung": sung, "sections": [(s["kind"], s["start"], s["end"]) for s in analysis["sections"]]}
+
     def stream(self, generator: torch.Generator | None = None, lead_in: int | None = None) -> DemoStreamDecoder:
         """A new streaming decoder (deterministic; ``generator`` and ``lead_in`` are not used: audio
         is final frame block by frame block anyway)."""

@@ -8,7 +8,8 @@ regenerated alone (:func:`make_song`).
   bridge, interlude, outro), section markers spelled in several ways (``[Verse 2]``, ``[hook]``,
   ``[Pre-Chorus]``...). Choruses repeat their text; verses get new lines; intros, outros and
   interludes are mostly instrumental, bridges half the time.
-- Lines: :func:`.lexicon.random_line` (word templates), plus a scat line of vocables in about
+- Lines: :func:`.lexicon.random_line` (word templates), or with :data:`NONSENSE_CHANCE` a line of
+  random syllables (:func:`nonsense_line`), plus a scat line of vocables in about
   60% of the songs so that every syllable class is sung.
 - Tags: a genre (or alias), moods, tempo, mode, energy, instrument and voice words, some
   neutral words the composer ignores, in random order; tag sets of the evaluation prompts
@@ -27,7 +28,8 @@ import torch
 
 from .composer import Song, compose
 from .eval_set import EVAL_SET
-from .lexicon import random_line
+from .lexicon import random_line, scat_word
+from .syllables import NUM_SYLLABLES
 from .tags import (ENERGY_WORDS, GENRE_ALIASES, GENRES, INSTRUMENT_WORDS, MODE_WORDS, MOOD_MODES,
                    TEMPO_WORDS, VOICE_WORDS, tag_words)
 
@@ -65,6 +67,8 @@ LINES = {"intro": (1, 2, 0.85), "verse": (2, 6, 0.0), "prechorus": (1, 2, 0.0), 
 NEUTRAL_TAGS = ("summer", "wedding", "roadtrip", "vintage", "nostalgic", "catchy", "anthem",
                 "groovy", "warm", "night", "retro", "modern")
 SCAT_CHANCE = 0.6
+NONSENSE_CHANCE = 0.4
+"""Chance that a sung line is random syllables (:func:`nonsense_line`) instead of a template."""
 
 
 def make_corpus(n_songs: int, seed: int = 0) -> Iterator[tuple[str, str, torch.Tensor]]:
@@ -123,6 +127,17 @@ def random_tags(rng: np.random.Generator) -> str:
     return ("," if rng.random() < 0.7 else ", ").join(words[i] for i in order)
 
 
+def nonsense_line(rng: np.random.Generator) -> str:
+    """3-9 vocables of uniformly random syllable classes (:func:`.lexicon.scat_word`).
+
+    Template lines have predictable syllable sequences (word-internal bigrams), which a model
+    can memorise instead of reading the prompt; on lines of random syllables only copying the
+    prompt works, so the model must learn to copy.
+    """
+    n = int(rng.integers(3, 10))
+    return " ".join(scat_word(int(c)) for c in rng.integers(NUM_SYLLABLES, size=n))
+
+
 def random_lyrics(rng: np.random.Generator) -> str:
     """Random lyrics with section markers (see the module docstring)."""
     structure = STRUCTURES[int(rng.integers(len(STRUCTURES)))]
@@ -139,7 +154,8 @@ def random_lyrics(rng: np.random.Generator) -> str:
         elif rng.random() < instrumental and position != scat_at:
             lines = []
         else:
-            lines = [random_line(rng) for _ in range(int(rng.integers(low, high + 1)))]
+            lines = [nonsense_line(rng) if rng.random() < NONSENSE_CHANCE else random_line(rng)
+                     for _ in range(int(rng.integers(low, high + 1)))]
             if position == scat_at:
                 lines.insert(int(rng.integers(len(lines) + 1)), random_line(rng, scat=True))
             if kind == "chorus":

@@ -45,15 +45,23 @@ steps/s with the defaults at batch 4, so on a CPU only tiny smoke runs are pract
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import json
 import logging
 import math
 import random
 import sys
 import time
+from collections.abc import Iterator
+from functools import lru_cache
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+import safetensors.torch
 import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
@@ -70,8 +78,11 @@ from ..prompt import PromptTokenizer
 from ..weights import SINGLE_NAME
 from . import vocab
 from .codec import DemoCodec, write_demo_codec_folder
-from .corpus import make_corpus
+from .corpus import make_song
+from ..editing.alignment import write_alignment_heads
 from ..frontends import write_frontend_file
+from ..model.attention_probe import capture_attention_inputs, head_scores
+from .analysis import analyze_frames
 from .tokenizer import (FRONTEND_NAME, build_demo_tokenizer, demo_gen_config, syllable_frontend,
                         syllable_token_ids, write_demo_tokenizer)
 
@@ -85,6 +96,9 @@ MAX_WEIGHTS_BYTES = 20 * 1000 * 1000
 MODEL_DIR = "HeartMuLa-oss-3B"
 CODEC_DIR = "HeartCodec-oss"
 LOG_EVERY = 50
+POINTER_HEAD = 0
+INTRO_FRAMES = 8
+"""Head of the last backbone layer trained to point at the syllable being sung."""
 
 
 class CheckpointTooLarge(RuntimeError):
@@ -104,7 +118,7 @@ class TrainSettings:
     decoder_dim: int = 192
     decoder_layers: int = 2
     heads: int = 8
-    songs: int = 4000
+    songs: int = 12000
     max_frames: int = 1600
     lr: float = 1e-3
     warmup: int = 200
@@ -113,6 +127,11 @@ class TrainSettings:
     max_seq_len: int = 4096
     save_dtype: str = "bfloat16"
     log_every: int = LOG_EVERY
+    workers: int = 1
+    pointer_weight: float = 1.0
+    onset_weight: float = 4.0
+    intro_weight: float = 1.0
+    init: str | None = None
 
 
 @dataclass
@@ -122,6 +141,7 @@ class Example:
     tokens: torch.Tensor
     muq_index: int
     frames: torch.Tensor
+    pointer: torch.Tensor  # [T] prompt position of the syllable sung (or next to be sung) at each frame; -1: none
 
 
 @dataclass
@@ -134,10 +154,11 @@ class Batch:
     frames: torch.Tensor
     frame_lens: torch.Tensor
     uncond: torch.Tensor
+    pointer: torch.Tensor  # [B, T], -1 padded
 
     def to(self, device: torch.device) -> Batch:
         return Batch(*(t.to(device) for t in (self.tokens, self.prompt_lens, self.muq_index, self.frames,
-                                              self.frame_lens, self.uncond)))
+                                              self.frame_lens, self.uncond, self.pointer)))
 
 
 # -- model -------------------------------------------------------------------------------------------
@@ -181,6 +202,19 @@ def tie_syllable_embeddings(model: HeartMuLa) -> None:
     head[audio] = shared * (head.norm(dim=1).mean() / shared.norm(dim=1).mean())
 
 
+@torch.no_grad()
+def load_initial_weights(model: HeartMuLa, root: Path) -> None:
+    """Copy the weights of the demo checkpoint under ``root`` into ``model`` (same config)."""
+    tensors = safetensors.torch.load_file(str(root / MODEL_DIR / SINGLE_NAME))
+    state = model.state_dict()
+    if set(tensors) != set(state):
+        raise ValueError(f"{root}: its tensors do not match this model's (different size options?)")
+    for name, value in tensors.items():
+        if value.shape != state[name].shape:
+            raise ValueError(f"{root}: {name} has shape {tuple(value.shape)}, this model {tuple(state[name].shape)}")
+        state[name].copy_(value)
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -188,14 +222,59 @@ def count_parameters(model: torch.nn.Module) -> int:
 # -- data --------------------------------------------------------------------------------------------
 
 
+def _compose(job: tuple[int, int]) -> tuple[str, str, np.ndarray]:
+    tags, lyrics, song = make_song(*job)
+    return tags, lyrics, song.frames.numpy().astype(np.int16)
+
+
+def compose_corpus(songs: int, seed: int, workers: int) -> Iterator[tuple[str, str, np.ndarray]]:
+    """Songs ``0 .. songs-1`` of the corpus in order, composed by ``workers`` processes (1: here)."""
+    jobs = [(seed, i) for i in range(songs)]
+    if workers <= 1 or songs < 64:
+        yield from map(_compose, jobs)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield from pool.map(_compose, jobs, chunksize=32)
+
+
+def sung_pointer(tokens: tuple[int, ...], lyrics_start: int, frames: np.ndarray) -> torch.Tensor:
+    """``[T]``: for each frame, the prompt position of the syllable it sings, or (between
+    syllables) of the next one to be sung; -1 after the last one.
+
+    The composer sings exactly the prompt's syllables in order, so the k-th sung token of
+    :func:`.analysis.analyze_frames` is the k-th syllable token of the prompt. Songs where the
+    counts differ (none are known) get no pointer at all.
+    """
+    syllable_ids = _syllable_id_set()
+    positions = [i for i in range(lyrics_start, len(tokens)) if tokens[i] in syllable_ids]
+    spans = analyze_frames(frames)["token_frames"]
+    pointer = torch.full((len(frames),), -1, dtype=torch.long)
+    if len(spans) != len(positions):
+        log.warning("sung syllables (%d) differ from prompt syllables (%d); no pointer", len(spans),
+                    len(positions))
+        return pointer
+    previous_end = 0
+    for (start, end), position in zip(spans, positions):
+        pointer[previous_end:end] = position
+        previous_end = end
+    return pointer
+
+
+@lru_cache(maxsize=1)
+def _syllable_id_set() -> frozenset[int]:
+    return frozenset(syllable_token_ids())
+
+
 def make_examples(settings: TrainSettings, tokenizer: PromptTokenizer) -> list[Example]:
     """The training songs as :class:`Example` s (prompt + frames + one EOS frame, cut to max_frames)."""
     eos = torch.full((1, NUM_CODEBOOKS), AUDIO_EOS_ID, dtype=torch.long)
     examples = []
-    for tags, lyrics, frames in make_corpus(settings.songs, settings.seed):
+    for tags, lyrics, frames in compose_corpus(settings.songs, settings.seed, settings.workers):
         prompt = tokenizer.encode(tags, lyrics)
-        target = torch.cat([frames.long(), eos])[: settings.max_frames]
-        examples.append(Example(torch.tensor(prompt.tokens, dtype=torch.long), prompt.muq_index, target))
+        target = torch.cat([torch.from_numpy(frames).long(), eos])[: settings.max_frames]
+        pointer = sung_pointer(prompt.tokens, prompt.lyrics_start, frames)[: settings.max_frames]
+        examples.append(Example(torch.tensor(prompt.tokens, dtype=torch.long), prompt.muq_index, target,
+                                torch.cat([pointer, torch.tensor([-1])])[: len(target)]))
     return examples
 
 
@@ -211,6 +290,7 @@ def make_batch(examples: list[Example], indices: list[int], cfg_dropout: float,
         frames=pad_sequence([e.frames for e in chosen], batch_first=True),
         frame_lens=torch.tensor([e.frames.shape[0] for e in chosen]),
         uncond=uncond,
+        pointer=pad_sequence([e.pointer for e in chosen], batch_first=True, padding_value=-1),
     )
 
 
@@ -236,11 +316,26 @@ def embed_batch(model: HeartMuLa, batch: Batch) -> torch.Tensor:
     return pad_sequence(seqs, batch_first=True)
 
 
-def loss_fn(model: HeartMuLa, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Teacher-forced loss: ``(mean over frames of CE summed over codebooks, per-codebook mean CE [K])``."""
+def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_weight: float = 1.0,
+            intro_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher-forced loss: ``(mean over frames of CE summed over codebooks [+ pointer loss],
+    per-codebook mean CE [K] [+ pointer CE])``.
+
+    With ``pointer_weight`` > 0, head 0 of the last backbone layer is also trained to attend, from
+    the position that predicts frame ``t``, to the prompt syllable sung at ``t``
+    (:func:`sung_pointer`): guided attention, as in TTS models that must learn a monotonic
+    text-to-audio alignment. It is a training signal only; inference is unchanged. With
+    ``onset_weight`` > 1, codebook 0's loss at syllable onsets (where the next syllable must be
+    read from the prompt) counts that many times. With ``intro_weight`` > 1, the first
+    :data:`INTRO_FRAMES` frames count that many times: they are where tempo, key and mode are
+    decided, the only frames where the tags matter (later frames can read them off the earlier
+    ones), so without this the model learns to ignore the tags.
+    """
     embeds = embed_batch(model, batch)
     seq = embeds.shape[1]
-    hidden = model.backbone(embeds, torch.arange(seq, device=embeds.device))  # uncached, causal
+    last_attn = model.backbone.layers[-1].attn
+    with capture_attention_inputs([last_attn] if pointer_weight > 0 else []) as captured:
+        hidden = model.backbone(embeds, torch.arange(seq, device=embeds.device))  # uncached, causal
     t_max = batch.frames.shape[1]
     steps = torch.arange(t_max, device=embeds.device)
     index = (batch.prompt_lens[:, None] - 1 + steps[None]).clamp(max=seq - 1)  # [B, T]
@@ -249,8 +344,26 @@ def loss_fn(model: HeartMuLa, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]
     targets = batch.frames[valid]  # [N, K]
     logits = model.decoder_logits(last_h[valid][None], targets[None])[0]  # [N, K, V]
     ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
-    per_codebook = ce.reshape(targets.shape).mean(dim=0)
-    return per_codebook.sum(), per_codebook.detach()
+    ce = ce.reshape(targets.shape)
+    per_codebook = ce.mean(dim=0)
+    loss = per_codebook.sum()
+    if intro_weight != 1.0:
+        intro = (steps[None] < INTRO_FRAMES).expand_as(valid)[valid]  # [N]
+        loss = loss + (intro_weight - 1.0) * (ce.sum(dim=1) * intro).sum() / len(ce)
+    if onset_weight != 1.0:
+        previous = torch.cat([torch.full_like(batch.frames[:, :1, 0], -1), batch.frames[:, :-1, 0]], dim=1)
+        onset = ((batch.frames[..., 0] != previous) & (batch.frames[..., 0] >= vocab.LYRIC_FIRST_SYLLABLE))[valid]
+        loss = loss + (onset_weight - 1.0) * (ce[:, 0] * onset).sum() / len(ce)
+    if pointer_weight > 0:
+        aligned = valid & (batch.pointer >= 0) & ~batch.uncond[:, None]  # [B, T]
+        if aligned.any():
+            rows, frame = aligned.nonzero(as_tuple=True)
+            scores = head_scores(last_attn, captured[0]["x"], captured[0]["rope"], POINTER_HEAD,
+                                 index[rows, frame], rows)
+            point = F.cross_entropy(scores, batch.pointer[rows, frame])
+            loss = loss + pointer_weight * point
+            per_codebook = torch.cat([per_codebook, point.detach()[None]])
+    return loss, per_codebook.detach()
 
 
 # -- training ----------------------------------------------------------------------------------------
@@ -306,7 +419,10 @@ def train(settings: TrainSettings) -> TrainResult:
         raise ValueError(f"an example needs {longest} positions, over max_seq_len {config.backbone.max_seq_len}")
     log.info("%d songs in %.1f s (longest %d positions)", len(examples), time.perf_counter() - start, longest)
     model = random_heartmula(config, device, torch.float32, settings.seed).train()
-    tie_syllable_embeddings(model)
+    if settings.init:
+        load_initial_weights(model, Path(settings.init))
+    else:
+        tie_syllable_embeddings(model)
     log.info("model: %.2f M parameters on %s", count_parameters(model) / 1e6, device)
     optimizer = make_optimizer(model, settings)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -319,7 +435,8 @@ def train(settings: TrainSettings) -> TrainResult:
         indices = torch.randint(len(examples), (settings.batch,), generator=generator).tolist()
         batch = make_batch(examples, indices, settings.cfg_dropout, generator).to(device)
         with autocast:
-            loss, per_codebook = loss_fn(model, batch)
+            loss, per_codebook = loss_fn(model, batch, settings.pointer_weight, settings.onset_weight,
+                                         settings.intro_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -329,8 +446,9 @@ def train(settings: TrainSettings) -> TrainResult:
             now = time.perf_counter()
             done = (step + 1) % settings.log_every or settings.log_every
             recent = losses[-done:]
-            log.info("step %d/%d  loss %.4f  cb0 %.4f  lr %.2e  %.2f steps/s", step + 1, settings.steps,
-                     sum(recent) / len(recent), per_codebook[0].item(), lr_at(step, settings),
+            pointer = f"  pointer {per_codebook[NUM_CODEBOOKS].item():.3f}" if len(per_codebook) > NUM_CODEBOOKS else ""
+            log.info("step %d/%d  loss %.4f  cb0 %.4f%s  lr %.2e  %.2f steps/s", step + 1, settings.steps,
+                     sum(recent) / len(recent), per_codebook[0].item(), pointer, lr_at(step, settings),
                      done / max(now - last, 1e-9))
             last = now
     rate = settings.steps / max(time.perf_counter() - start, 1e-9)
@@ -358,6 +476,7 @@ def write_checkpoint(out: Path | str, model: HeartMuLa, config: HeartMuLaConfig,
     write_demo_codec_folder(out / CODEC_DIR, DemoCodec())
     write_demo_tokenizer(out / "tokenizer.json")
     write_frontend_file(out, FRONTEND_NAME)
+    write_alignment_heads(out, [(config.backbone.num_layers - 1, POINTER_HEAD)])
     gen: GenConfig = demo_gen_config(AUDIO_EOS_ID)
     write_gen_config(out / "gen_config.json", gen)
     log.info("wrote %s (weights %.2f MB, %s)", out, size / 1e6, save_dtype)
@@ -386,13 +505,25 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--cfg-dropout", type=float, default=defaults.cfg_dropout)
+    parser.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1),
+                        help="processes composing the corpus")
+    parser.add_argument("--pointer-weight", type=float, default=defaults.pointer_weight,
+                        help="weight of the guided-attention (lyric pointer) loss; 0 turns it off")
+    parser.add_argument("--onset-weight", type=float, default=defaults.onset_weight,
+                        help="weight of codebook 0's loss at syllable onsets")
+    parser.add_argument("--intro-weight", type=float, default=defaults.intro_weight,
+                        help="weight of the first frames' loss (where the tags decide tempo and mode)")
+    parser.add_argument("--init", default=None, help="start from this demo checkpoint root (fine-tuning)")
     parser.add_argument("--save-dtype", choices=("bfloat16", "float32"), default=defaults.save_dtype)
     args = parser.parse_args(argv)
     settings = TrainSettings(steps=args.steps, batch=args.batch, seed=args.seed, device=args.device,
                              dim=args.dim, layers=args.layers, decoder_dim=args.decoder_dim,
                              decoder_layers=args.decoder_layers, heads=args.heads, songs=args.songs,
                              max_frames=args.max_frames, lr=args.lr, warmup=args.warmup,
-                             cfg_dropout=args.cfg_dropout, save_dtype=args.save_dtype)
+                             cfg_dropout=args.cfg_dropout, save_dtype=args.save_dtype,
+                             workers=args.workers, pointer_weight=args.pointer_weight,
+                             onset_weight=args.onset_weight, intro_weight=args.intro_weight,
+                             init=args.init)
     return args.out, settings
 
 

@@ -1,0 +1,459 @@
+"""Editing operations: each takes a :class:`SongDocument` and returns a new one.
+
+:class:`Editor` binds the operations to a loaded :class:`~heartmula_core.pipeline.Pipeline`.
+Every model operation
+
+- reports progress frame by frame through ``on_progress(ProgressEvent)``;
+- checks ``cancel()`` between frames and raises :class:`~heartmula_core.errors.Cancelled`;
+- never touches its input document (documents are immutable), so a cancelled or failed
+  operation leaves the song exactly as it was.
+
+The window primitive (:meth:`Editor._sample_window`) follows design §4: the prompt and the kept
+frames before the window are prefilled by teacher forcing; pinned frames inside the window are
+*forced* (fed, not sampled); ``K`` candidates are sampled as one batch; each is scored by the
+log-likelihood of the next ``lookahead`` kept frames after the window (the seam score); the best
+is applied and all ``K`` (plus the window as it was) are kept as takes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import Cancelled
+from ..generation import Conditioning, generate_frames, score_frames, seed_generator
+from ..pipeline import Pipeline
+from ..prompt import Prompt
+from .alignment import align, load_alignment_heads
+from .document import EditError, SongDocument, Take, frozen_array
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo-model"
+LOOKAHEAD_SECONDS = 2.0
+REPAIR_SECONDS = 1.5
+MAX_STRETCH = 2.0
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of an operation. ``frames [n, K]`` (new frames at index ``start``) and ``audio
+    [C, s]`` (at sample ``audio_start``) are set while a song streams in."""
+
+    stage: str
+    done: int
+    total: int
+    frames: np.ndarray | None = None
+    start: int = 0
+    audio: np.ndarray | None = None
+    audio_start: int = 0
+    message: str = ""
+
+
+ProgressFn = Callable[[ProgressEvent], None] | None
+CancelFn = Callable[[], bool] | None
+
+
+def _check_cancel(cancel: CancelFn) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled; the song is unchanged")
+
+
+@dataclass
+class WindowResult:
+    """Candidates for one window: ``frames [N, L, K]``, window scores ``[N]``, seam scores ``[N]``
+    (None without kept frames after the window) and the index of the best."""
+
+    frames: np.ndarray
+    scores: np.ndarray
+    seams: np.ndarray | None
+    best: int
+
+
+class Editor:
+    """The editing operations over one loaded model (see the module docstring)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.alignment_heads = load_alignment_heads(pipeline.paths.root, pipeline.model)
+
+    @classmethod
+    def load(cls, root: Path | str | None = None, *, device: str = "auto", dtype: str | None = None,
+             memory: str = "normal") -> Editor:
+        """Load a checkpoint root (None: the built-in demo model)."""
+        return cls(Pipeline.load(root or DEFAULT_MODEL_DIR, device=device, dtype=dtype, memory=memory))
+
+    # -- facts --------------------------------------------------------------------------------
+
+    @property
+    def frame_rate(self) -> float:
+        return self.pipeline.frame_rate
+
+    @property
+    def sample_rate(self) -> int:
+        return self.pipeline.codec.sample_rate
+
+    @property
+    def samples_per_frame(self) -> int:
+        return int(round(self.sample_rate / self.frame_rate))
+
+    @property
+    def model_name(self) -> str:
+        root = self.pipeline.paths.root
+        return "built-in demo model" if root.resolve() == DEFAULT_MODEL_DIR.resolve() else root.name
+
+    @property
+    def device(self) -> str:
+        return str(self.pipeline.device)
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.pipeline.model.config.audio_num_codebooks
+
+    def new_document(self, tags: str, lyrics: str, *, seconds: float = 60.0, seed: int = 0,
+                     settings=None) -> SongDocument:
+        """An empty song for this model; the prompt is checked now (PromptError if too long)."""
+        doc = SongDocument.new(tags, lyrics, seconds=seconds, seed=seed, settings=settings,
+                               frame_rate=self.frame_rate, num_codebooks=self.num_codebooks)
+        self.prompt(doc)
+        return doc
+
+    # -- prompt and conditioning ----------------------------------------------------------------
+
+    def prompt(self, doc: SongDocument) -> Prompt:
+        return self.pipeline.encode_prompt(doc.tags, doc.lyrics)
+
+    def conditioning(self, doc: SongDocument, prompt: Prompt) -> Conditioning:
+        embed = None
+        if doc.reference is not None:
+            embed = torch.as_tensor(doc.reference.embedding * doc.reference.strength, dtype=torch.float32)
+        return self.pipeline.conditioning(prompt, embed)
+
+    def realign(self, doc: SongDocument, prompt: Prompt | None = None) -> SongDocument:
+        """Recompute the frame -> line/section map (see :mod:`.alignment`)."""
+        prompt = prompt or self.prompt(doc)
+        line_of, section_of = align(self.pipeline.model, self.conditioning(doc, prompt), prompt, doc.frames,
+                                    self.alignment_heads, self.pipeline.codec)
+        return replace(doc, line_of=frozen_array(line_of, np.int32), section_of=frozen_array(section_of, np.int32))
+
+    # -- whole-song generation ----------------------------------------------------------------
+
+    def generate(self, doc: SongDocument, *, on_progress: ProgressFn = None, cancel: CancelFn = None) -> SongDocument:
+        """A new song from scratch (``doc.target_seconds`` long at most, or until EOS), streamed."""
+        fresh = doc.with_frames(np.zeros((0, self.num_codebooks), np.int64), takes=(), ended=False)
+        return self._continue(fresh, self.pipeline.frames_for_seconds(doc.target_seconds), on_progress, cancel)
+
+    def extend(self, doc: SongDocument, seconds: float | None = None, *, on_progress: ProgressFn = None,
+               cancel: CancelFn = None) -> SongDocument:
+        """Continue the song from its end by ``seconds`` (None: until EOS or the context is full)."""
+        room = self.pipeline.model.config.backbone.max_seq_len - len(self.prompt(doc).tokens) - doc.num_frames - 1
+        frames = room if seconds is None else min(room, self.pipeline.frames_for_seconds(seconds))
+        if frames < 1:
+            raise EditError("the song already fills the model's context; nothing can be added")
+        return self._continue(doc, frames, on_progress, cancel)
+
+    def _continue(self, doc: SongDocument, max_frames: int, on_progress: ProgressFn,
+                  cancel: CancelFn) -> SongDocument:
+        prompt = self.prompt(doc)
+        pipe = self.pipeline
+        start = doc.num_frames
+        prefix = torch.as_tensor(doc.frames) if start else None
+        seed = doc.seed + start
+        stream = pipe.codec.stream(torch.Generator().manual_seed(int(doc.seed))) if start == 0 else None
+        eos = pipe.gen_config.audio_eos_id
+        new: list[np.ndarray] = []
+        audio_done = 0
+        began = time.perf_counter()
+        for frame in generate_frames(pipe.model, self.conditioning(doc, prompt), max_frames=max_frames,
+                                     settings=doc.settings, eos_id=eos, num_codes=pipe.codec.codebook_sizes,
+                                     generator=seed_generator(seed, pipe.device), prefix=prefix):
+            _check_cancel(cancel)
+            row = frame[0].cpu().numpy()
+            if (row >= eos).any():
+                break
+            new.append(row)
+            audio = None
+            if stream is not None:
+                audio = stream.push(torch.as_tensor(row[None])).numpy()
+            if on_progress is not None:
+                on_progress(ProgressEvent("generate", len(new), max_frames, row[None], start + len(new) - 1,
+                                          audio, audio_done, _eta(began, len(new), max_frames)))
+            if audio is not None:
+                audio_done += audio.shape[-1]
+        _check_cancel(cancel)
+        if stream is not None and on_progress is not None:
+            tail = stream.flush().numpy()
+            on_progress(ProgressEvent("generate", len(new), len(new), None, start + len(new), tail, audio_done))
+        added = np.array(new, dtype=np.int64).reshape(-1, self.num_codebooks)
+        frames = np.concatenate([doc.frames, added])
+        ended = len(new) < max_frames
+        out = doc.with_frames(frames, pinned=np.concatenate([doc.pinned, np.zeros(len(added), bool)]),
+                              provenance=np.concatenate([doc.provenance, np.zeros(len(added))]),
+                              ended=ended)
+        return self.realign(out, prompt)
+
+    # -- the window primitive -------------------------------------------------------------------
+
+    def _sample_window(self, doc: SongDocument, prompt: Prompt, frames: np.ndarray, start: int, length: int,
+                       suffix_start: int, forced: np.ndarray | None, candidates: int, seed: int,
+                       on_progress: ProgressFn, cancel: CancelFn, stage: str,
+                       lookahead: int | None = None) -> WindowResult:
+        """Sample ``candidates`` fillings of ``length`` frames after ``frames[:start]`` and score them.
+
+        ``forced [length, K]``: values ≥ 0 are fed (pins); ``frames[suffix_start:]`` is what
+        follows the window (its first ``lookahead`` frames score the seam).
+        """
+        if candidates < 1:
+            raise EditError(f"candidates must be ≥ 1, got {candidates}")
+        pipe = self.pipeline
+        model = pipe.model
+        cond = self.conditioning(doc, prompt)
+        prefix = torch.as_tensor(frames[:start])
+        vocab = model.config.audio_vocab_size
+        rows = []
+        for i, frame in enumerate(generate_frames(
+                model, cond, max_frames=length, settings=doc.settings, eos_id=vocab,  # EOS never sampled
+                num_codes=pipe.codec.codebook_sizes, generator=seed_generator(seed, pipe.device), prefix=prefix,
+                forced=None if forced is None else torch.as_tensor(forced), num_candidates=candidates,
+                stop_at_eos=False)):
+            _check_cancel(cancel)
+            rows.append(frame.cpu().numpy())
+            if on_progress is not None:
+                on_progress(ProgressEvent(stage, i + 1, length + candidates, message=f"sampling {candidates} takes"))
+        cands = np.stack(rows, axis=1)  # [N, L, K]
+        lookahead = lookahead if lookahead is not None else int(round(LOOKAHEAD_SECONDS * self.frame_rate))
+        suffix = frames[suffix_start:suffix_start + lookahead]
+        scores = np.zeros(candidates)
+        seams = np.zeros(candidates) if len(suffix) else None
+        for c in range(candidates):
+            _check_cancel(cancel)
+            window = torch.as_tensor(cands[c])
+            scores[c] = float(score_frames(model, cond, window, cfg_scale=doc.settings.cfg_scale, prefix=prefix).mean())
+            if seams is not None:
+                seams[c] = float(score_frames(model, cond, torch.as_tensor(suffix), cfg_scale=doc.settings.cfg_scale,
+                                              prefix=torch.cat([prefix, window])).sum())
+            if on_progress is not None:
+                on_progress(ProgressEvent(stage, length + c + 1, length + candidates, message="scoring the seams"))
+        best = int(np.argmax(seams if seams is not None else scores))
+        return WindowResult(cands, scores, seams, best)
+
+    def _with_window(self, doc: SongDocument, start: int, end: int, result: WindowResult, label: str,
+                     before: np.ndarray | None) -> SongDocument:
+        """``doc`` with window ``[start, end)`` replaced by the best candidate (same length) and
+        the candidates (plus the window as it was) stored as takes."""
+        group = doc.next_take_id
+        takes = []
+        next_id = doc.next_take_id
+        for c in range(len(result.frames)):
+            takes.append(Take(next_id, start, end, frozen_array(result.frames[c], np.int64), float(result.scores[c]),
+                              None if result.seams is None else float(result.seams[c]), f"{label} {c + 1}", group,
+                              applied=c == result.best))
+            next_id += 1
+        if before is not None:
+            takes.append(Take(next_id, start, end, frozen_array(before, np.int64), float("nan"), None,
+                              "as it was", group))
+            next_id += 1
+        frames = doc.frames.copy()
+        frames[start:end] = result.frames[result.best]
+        provenance = doc.provenance.copy()
+        provenance[start:end] = takes[result.best].id
+        return replace(doc, frames=frozen_array(frames, np.int64), provenance=frozen_array(provenance, np.int32),
+                       takes=(*doc.takes, *takes), next_take_id=next_id)
+
+    def _seed(self, doc: SongDocument, seed: int | None) -> int:
+        return int(seed) if seed is not None else doc.seed + 1000 * doc.next_take_id
+
+    # -- window operations ----------------------------------------------------------------------
+
+    def resample(self, doc: SongDocument, start: int, end: int, *, candidates: int = 4, seed: int | None = None,
+                 lookahead: int | None = None, on_progress: ProgressFn = None, cancel: CancelFn = None) -> SongDocument:
+        """Re-sample frames ``[start, end)``; pinned frames inside are kept (forced)."""
+        start, end = doc.check_range(start, end)
+        pins = doc.pinned[start:end]
+        if pins.all():
+            raise EditError("every frame of the selection is pinned; unpin some to re-sample")
+        prompt = self.prompt(doc)
+        forced = np.where(pins[:, None], doc.frames[start:end], -1)
+        result = self._sample_window(doc, prompt, doc.frames, start, end - start, end, forced, candidates,
+                                     self._seed(doc, seed), on_progress, cancel, "resample", lookahead)
+        out = self._with_window(doc, start, end, result, "take", doc.frames[start:end])
+        return self.realign(out, prompt)
+
+    def regenerate_section(self, doc: SongDocument, section_index: int, **kwargs) -> SongDocument:
+        """Re-sample the frames of one section (as placed on the timeline)."""
+        span = self._section_span(doc, section_index)
+        return self.resample(doc, span.start, span.end, **kwargs)
+
+    def fix_line(self, doc: SongDocument, line_index: int, new_text: str, *, candidates: int = 4,
+                 seed: int | None = None, lookahead: int | None = None, on_progress: ProgressFn = None,
+                 cancel: CancelFn = None) -> SongDocument:
+        """Sing line ``line_index`` with ``new_text``: only the frames aligned to that line are
+        regenerated, under the new lyrics; the window grows or shrinks (by whole bars where the
+        codec knows them, at most ×2) when the new words need more or less time."""
+        new_text = " ".join(new_text.split())
+        if not new_text:
+            raise EditError("the new line is empty; delete the line in the lyrics instead")
+        structure = doc.structure
+        try:
+            line = structure.line(line_index)
+        except IndexError as exc:
+            raise EditError(str(exc)) from None
+        span = doc.lines()[line_index]
+        if span.start is None:
+            raise EditError(f"line {line_index + 1} ({line.text!r}) is not sung in this song yet; generate first")
+        new_lyrics = doc.lyrics[:line.start] + new_text + doc.lyrics[line.end:]
+        new_doc = doc.with_lyrics(new_lyrics)
+        old_prompt, prompt = self.prompt(doc), self.prompt(new_doc)
+        start, end = span.start, span.end
+        length = self._fitted_length(doc, old_prompt, prompt, line, end - start)
+        pins = doc.pinned[start:end]
+        if pins.any() and length != end - start:
+            length = end - start  # pinned frames keep their places
+        forced = None
+        if pins.any():
+            forced = np.where(pins[:, None], doc.frames[start:end], -1)
+        shift = length - (end - start)
+        frames = self._splice(doc.frames, start, end, np.zeros((length, doc.num_codebooks), np.int64))
+        result = self._sample_window(new_doc, prompt, frames, start, length, start + length, forced, candidates,
+                                     self._seed(doc, seed), on_progress, cancel, "fix line", lookahead)
+        shifted = self._shift(new_doc, start, end, length, frames)
+        out = self._with_window(shifted, start, start + length, result, f"line {line_index + 1}",
+                                doc.frames[start:end] if shift == 0 else None)
+        return self.realign(out, prompt)
+
+    def _fitted_length(self, doc: SongDocument, old: Prompt, new: Prompt, line, frames: int) -> int:
+        """Window length for a rewritten line: scaled by its token count, rounded to the grid."""
+        old_tokens = max(1, _count(old.line_token_range(line.section, line.line)))
+        new_tokens = max(1, _count(new.line_token_range(line.section, line.line)))
+        ratio = min(max(new_tokens / old_tokens, 1 / MAX_STRETCH), MAX_STRETCH)
+        grid = self._grid(doc)
+        length = int(round(frames * ratio / grid)) * grid
+        room = self.pipeline.model.config.backbone.max_seq_len - len(new.tokens) - doc.num_frames + frames - 1
+        return int(min(max(grid, length), room))
+
+    def _grid(self, doc: SongDocument) -> int:
+        """Frames per bar when the codec can tell (keeps the beat grid of what follows), else 1."""
+        bar = getattr(self.pipeline.codec, "frames_per_bar", None)
+        value = bar(doc.frames) if bar is not None else None
+        return int(value) if value else 1
+
+    # -- section structure ------------------------------------------------------------------------
+
+    def _section_span(self, doc: SongDocument, section_index: int):
+        for span in doc.sections():
+            if span.index == section_index:
+                return span
+        raise EditError(f"section {section_index + 1} is not placed on the timeline (not generated yet?)")
+
+    def delete_section(self, doc: SongDocument, section_index: int, *, candidates: int = 4, seed: int | None = None,
+                       on_progress: ProgressFn = None, cancel: CancelFn = None) -> SongDocument:
+        """Remove a section's frames and its lyrics, then repair the join."""
+        span = self._section_span(doc, section_index)
+        if doc.pinned[span.start:span.end].any():
+            raise EditError("the section has pinned frames; unpin them before deleting it")
+        lyrics = _remove_section_text(doc, section_index)
+        new_doc = self._shift(doc.with_lyrics(lyrics), span.start, span.end, 0,
+                              self._splice(doc.frames, span.start, span.end, doc.frames[:0]))
+        return self._repair(new_doc, span.start, candidates, seed, on_progress, cancel)
+
+    def duplicate_section(self, doc: SongDocument, section_index: int, *, candidates: int = 4,
+                          seed: int | None = None, on_progress: ProgressFn = None,
+                          cancel: CancelFn = None) -> SongDocument:
+        """Insert a copy of a section (frames and lyrics) right after it, then repair both joins."""
+        span = self._section_span(doc, section_index)
+        lyrics = _duplicate_section_text(doc, section_index)
+        copy = doc.frames[span.start:span.end]
+        frames = self._splice(doc.frames, span.end, span.end, copy)
+        new_doc = self._shift(doc.with_lyrics(lyrics), span.end, span.end, len(copy), frames)
+        new_doc = self._repair(new_doc, span.end, candidates, seed, on_progress, cancel)
+        return self._repair(new_doc, span.end + len(copy), candidates, seed, on_progress, cancel)
+
+    def _repair(self, doc: SongDocument, join: int, candidates: int, seed: int | None, on_progress: ProgressFn,
+                cancel: CancelFn) -> SongDocument:
+        """Re-sample a short unpinned window starting at ``join`` so the music flows over it."""
+        if join <= 0 or join >= doc.num_frames:
+            return self.realign(doc)
+        length = min(int(round(REPAIR_SECONDS * self.frame_rate)), doc.num_frames - join)
+        prompt = self.prompt(doc)
+        pins = doc.pinned[join:join + length]
+        forced = np.where(pins[:, None], doc.frames[join:join + length], -1) if pins.any() else None
+        result = self._sample_window(doc, prompt, doc.frames, join, length, join + length, forced, candidates,
+                                     self._seed(doc, seed), on_progress, cancel, "repair seam")
+        out = self._with_window(doc, join, join + length, result, "seam", doc.frames[join:join + length])
+        return self.realign(out, prompt)
+
+    # -- frame-array bookkeeping ----------------------------------------------------------------
+
+    @staticmethod
+    def _splice(frames: np.ndarray, start: int, end: int, middle: np.ndarray) -> np.ndarray:
+        return np.concatenate([frames[:start], middle, frames[end:]])
+
+    @staticmethod
+    def _shift(doc: SongDocument, start: int, end: int, length: int, frames: np.ndarray) -> SongDocument:
+        """``doc`` with window ``[start, end)`` now ``length`` frames long (``frames`` given);
+        per-frame arrays follow, takes after the window shift, takes overlapping it are dropped."""
+        delta = length - (end - start)
+
+        def splice(array, fill):
+            return np.concatenate([array[:start], np.full(length, fill, array.dtype), array[end:]])
+
+        takes = []
+        for take in doc.takes:
+            if take.end <= start:
+                takes.append(take)
+            elif take.start >= end:
+                takes.append(replace(take, start=take.start + delta, end=take.end + delta))
+        overrides = tuple((s, a + delta if a >= end else a, b + delta if b >= end else b)
+                          for s, a, b in doc.section_overrides if b <= start or a >= end)
+        return doc.with_frames(frames, pinned=splice(doc.pinned, False), provenance=splice(doc.provenance, 0),
+                               line_of=splice(doc.line_of, -1), section_of=splice(doc.section_of, -1),
+                               takes=tuple(takes), section_overrides=overrides)
+
+
+def _count(token_range: tuple[int, int]) -> int:
+    return token_range[1] - token_range[0]
+
+
+def _section_text_span(doc: SongDocument, section_index: int) -> tuple[int, int]:
+    """Characters of the lyrics from the section's first character to the next section's first."""
+    sections = doc.structure.sections
+    if not 0 <= section_index < len(sections):
+        raise EditError(f"section {section_index + 1} does not exist; the lyrics have {len(sections)}")
+
+    def first(section):
+        if section.marker_span is not None:
+            return section.marker_span[0]
+        return section.lines[0].start if section.lines else None
+
+    start = first(sections[section_index])
+    if start is None:
+        raise EditError(f"section {section_index + 1} has no text to edit")
+    following = [first(s) for s in sections[section_index + 1:] if first(s) is not None]
+    return start, following[0] if following else len(doc.lyrics)
+
+
+def _remove_section_text(doc: SongDocument, section_index: int) -> str:
+    start, end = _section_text_span(doc, section_index)
+    return doc.lyrics[:start] + doc.lyrics[end:]
+
+
+def _duplicate_section_text(doc: SongDocument, section_index: int) -> str:
+    start, end = _section_text_span(doc, section_index)
+    block = doc.lyrics[start:end]
+    if not block.endswith("\n"):
+        block += "\n"
+    sep = "" if doc.lyrics[:end].endswith("\n") else "\n"
+    return doc.lyrics[:end] + sep + block + doc.lyrics[end:]
+
+
+def _eta(began: float, done: int, total: int) -> str:
+    elapsed = time.perf_counter() - began
+    if done == 0 or elapsed <= 0:
+        return ""
+    return f"{(total - done) * elapsed / done:.0f} s left"
