@@ -70,6 +70,13 @@ class DemoCodec(Codec):
             sung[start:end] = True
         return {"sung": sung, "sections": [(s["kind"], s["start"], s["end"]) for s in analysis["sections"]]}
 
+    def frames_per_bar(self, frames: torch.Tensor | np.ndarray) -> int | None:
+        """Frames in one bar of this song (from the beat codebook), None when it has no beat."""
+        from .analysis import analyze_frames
+
+        fpb = analyze_frames(frames)["frames_per_beat"]
+        return 4 * fpb if fpb else None
+
     def stream(self, generator: torch.Generator | None = None, lead_in: int | None = None) -> DemoStreamDecoder:
         """A new streaming decoder (deterministic; ``generator`` and ``lead_in`` are not used: audio
         is final frame block by frame block anyway)."""

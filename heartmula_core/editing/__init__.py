@@ -1,7 +1,10 @@
 """The editing engine: song document, operations, history, audio cache, song files."""
 
+from .audio_cache import AudioCache
 from .document import EditError, LineSpan, Reference, SectionSpan, SongDocument, Take
 from .editor import DEFAULT_MODEL_DIR, Editor, ProgressEvent
+from .history import History
+from .songfile import autosave_song, load_song, save_song
 
-__all__ = ["DEFAULT_MODEL_DIR", "EditError", "Editor", "LineSpan", "ProgressEvent", "Reference", "SectionSpan",
-           "SongDocument", "Take"]
+__all__ = ["DEFAULT_MODEL_DIR", "AudioCache", "EditError", "Editor", "History", "LineSpan", "ProgressEvent",
+           "Reference", "SectionSpan", "SongDocument", "Take", "autosave_song", "load_song", "save_song"]

@@ -79,7 +79,7 @@ def lyric_attention(model: HeartMuLa, cond: Conditioning, frames: torch.Tensor, 
     """
     device = model.device
     prompt_len = len(cond.tokens)
-    embeds = model.embed_prompt(torch.tensor(cond.tokens, device=device)[None], cond.muq_index,
+    embeds = model.embed_prompt(torch.tensor(cond.tokens, device=device), cond.muq_index,
                                 cond.muq_embed, 1, guided=False)  # [1, L, D]
     if len(frames) > 1:
         embeds = torch.cat([embeds, model.embed_frames(frames[None, :-1].to(device))], dim=1)
@@ -154,16 +154,50 @@ def refine_with_transcription(transcript: dict, prompt: Prompt, line_of: np.ndar
                               section_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Apply a codec transcription (``{"sung": bool [T], "sections": [(kind, start, end)]}``).
 
-    Unsung frames lose their line; when the transcribed sections are as many as the lyrics'
-    sections, their boundaries replace the attention-derived ones.
+    Unsung frames lose their line. Transcribed sections are matched to the lyrics' sections by
+    kind, in order (:func:`match_kinds`); each matched section takes the transcribed frames,
+    which places instrumental sections too (attention cannot: they have no words).
     """
     line_of = np.where(np.asarray(transcript["sung"], bool), line_of, -1).astype(np.int32)
     sections = transcript["sections"]
-    if len(sections) == len(prompt.structure.sections):
+    wanted = [_kind_key(s.kind or "verse") for s in prompt.structure.sections]
+    pairs = match_kinds(wanted, [_kind_key(kind) for kind, _, _ in sections])
+    if pairs:
         section_of = np.full(len(line_of), -1, dtype=np.int32)
-        for index, (_, start, end) in enumerate(sections):
-            section_of[start:end] = index
+        for lyric_index, found in pairs:
+            _, start, end = sections[found]
+            section_of[start:end] = lyric_index
     return line_of, section_of
+
+
+_KIND_KEYS = {"prechorus": "prechorus", "pre-chorus": "prechorus", "hook": "chorus", "refrain": "chorus",
+              "instrumental": "interlude", "solo": "interlude", "break": "interlude", "post-chorus": "chorus"}
+
+
+def _kind_key(kind: str) -> str:
+    return _KIND_KEYS.get(kind, kind)
+
+
+def match_kinds(wanted: list[str], found: list[str]) -> list[tuple[int, int]]:
+    """Order-preserving matching of two kind sequences maximising equal pairs (an LCS).
+
+    Returns ``(wanted index, found index)`` pairs of equal kinds.
+    """
+    n, m = len(wanted), len(found)
+    table = np.zeros((n + 1, m + 1), dtype=np.int64)
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            table[i, j] = table[i + 1, j + 1] + 1 if wanted[i] == found[j] else max(table[i + 1, j], table[i, j + 1])
+    pairs, i, j = [], 0, 0
+    while i < n and j < m:
+        if wanted[i] == found[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif table[i + 1, j] >= table[i, j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
 
 
 def align(model: HeartMuLa, cond: Conditioning, prompt: Prompt, frames: np.ndarray,
@@ -173,7 +207,7 @@ def align(model: HeartMuLa, cond: Conditioning, prompt: Prompt, frames: np.ndarr
     positions = lyric_token_positions(prompt)
     if t == 0 or not positions:
         return np.full(t, -1, dtype=np.int32), np.full(t, -1, dtype=np.int32)
-    scores = lyric_attention(model, cond, torch.as_tensor(frames, dtype=torch.long), positions, heads)
+    scores = lyric_attention(model, cond, torch.tensor(frames, dtype=torch.long), positions, heads)
     line_of, section_of = path_to_lines(prompt, positions, monotonic_path(scores))
     transcribe = getattr(codec, "transcribe", None)
     if transcribe is not None:

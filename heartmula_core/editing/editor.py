@@ -31,6 +31,7 @@ from ..generation import Conditioning, generate_frames, score_frames, seed_gener
 from ..pipeline import Pipeline
 from ..prompt import Prompt
 from .alignment import align, load_alignment_heads
+from .audio_cache import AudioCache
 from .document import EditError, SongDocument, Take, frozen_array
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,11 @@ class Editor:
         self.prompt(doc)
         return doc
 
+    def render(self, doc: SongDocument, cache: AudioCache | None = None) -> np.ndarray:
+        """The song's audio ``[C, S]`` float32; with ``cache``, only changed frames are re-decoded."""
+        cache = cache if cache is not None else AudioCache(self.pipeline.codec, seed=doc.seed)
+        return cache.render(doc.frames)
+
     # -- prompt and conditioning ----------------------------------------------------------------
 
     def prompt(self, doc: SongDocument) -> Prompt:
@@ -132,7 +138,7 @@ class Editor:
     def conditioning(self, doc: SongDocument, prompt: Prompt) -> Conditioning:
         embed = None
         if doc.reference is not None:
-            embed = torch.as_tensor(doc.reference.embedding * doc.reference.strength, dtype=torch.float32)
+            embed = torch.tensor(doc.reference.embedding * doc.reference.strength, dtype=torch.float32)
         return self.pipeline.conditioning(prompt, embed)
 
     def realign(self, doc: SongDocument, prompt: Prompt | None = None) -> SongDocument:
@@ -144,35 +150,41 @@ class Editor:
 
     # -- whole-song generation ----------------------------------------------------------------
 
-    def generate(self, doc: SongDocument, *, on_progress: ProgressFn = None, cancel: CancelFn = None) -> SongDocument:
-        """A new song from scratch (``doc.target_seconds`` long at most, or until EOS), streamed."""
+    def generate(self, doc: SongDocument, *, on_progress: ProgressFn = None, cancel: CancelFn = None,
+                 until_eos: bool = True) -> SongDocument:
+        """A new song from scratch (``doc.target_seconds`` long at most, or until EOS), streamed.
+
+        ``until_eos=False`` never lets the model end the song: it runs the full length.
+        """
         fresh = doc.with_frames(np.zeros((0, self.num_codebooks), np.int64), takes=(), ended=False)
-        return self._continue(fresh, self.pipeline.frames_for_seconds(doc.target_seconds), on_progress, cancel)
+        return self._continue(fresh, self.pipeline.frames_for_seconds(doc.target_seconds), on_progress, cancel,
+                              until_eos)
 
     def extend(self, doc: SongDocument, seconds: float | None = None, *, on_progress: ProgressFn = None,
-               cancel: CancelFn = None) -> SongDocument:
+               cancel: CancelFn = None, until_eos: bool = True) -> SongDocument:
         """Continue the song from its end by ``seconds`` (None: until EOS or the context is full)."""
         room = self.pipeline.model.config.backbone.max_seq_len - len(self.prompt(doc).tokens) - doc.num_frames - 1
         frames = room if seconds is None else min(room, self.pipeline.frames_for_seconds(seconds))
         if frames < 1:
             raise EditError("the song already fills the model's context; nothing can be added")
-        return self._continue(doc, frames, on_progress, cancel)
+        return self._continue(doc, frames, on_progress, cancel, until_eos)
 
     def _continue(self, doc: SongDocument, max_frames: int, on_progress: ProgressFn,
-                  cancel: CancelFn) -> SongDocument:
+                  cancel: CancelFn, until_eos: bool = True) -> SongDocument:
         prompt = self.prompt(doc)
         pipe = self.pipeline
         start = doc.num_frames
-        prefix = torch.as_tensor(doc.frames) if start else None
+        prefix = torch.tensor(doc.frames) if start else None
         seed = doc.seed + start
         stream = pipe.codec.stream(torch.Generator().manual_seed(int(doc.seed))) if start == 0 else None
-        eos = pipe.gen_config.audio_eos_id
+        eos = pipe.gen_config.audio_eos_id if until_eos else pipe.model.config.audio_vocab_size
         new: list[np.ndarray] = []
         audio_done = 0
         began = time.perf_counter()
         for frame in generate_frames(pipe.model, self.conditioning(doc, prompt), max_frames=max_frames,
                                      settings=doc.settings, eos_id=eos, num_codes=pipe.codec.codebook_sizes,
-                                     generator=seed_generator(seed, pipe.device), prefix=prefix):
+                                     generator=seed_generator(seed, pipe.device), prefix=prefix,
+                                     stop_at_eos=until_eos):
             _check_cancel(cancel)
             row = frame[0].cpu().numpy()
             if (row >= eos).any():
@@ -180,7 +192,7 @@ class Editor:
             new.append(row)
             audio = None
             if stream is not None:
-                audio = stream.push(torch.as_tensor(row[None])).numpy()
+                audio = stream.push(torch.tensor(row[None])).numpy()
             if on_progress is not None:
                 on_progress(ProgressEvent("generate", len(new), max_frames, row[None], start + len(new) - 1,
                                           audio, audio_done, _eta(began, len(new), max_frames)))
@@ -214,13 +226,13 @@ class Editor:
         pipe = self.pipeline
         model = pipe.model
         cond = self.conditioning(doc, prompt)
-        prefix = torch.as_tensor(frames[:start])
+        prefix = torch.tensor(frames[:start])
         vocab = model.config.audio_vocab_size
         rows = []
         for i, frame in enumerate(generate_frames(
                 model, cond, max_frames=length, settings=doc.settings, eos_id=vocab,  # EOS never sampled
                 num_codes=pipe.codec.codebook_sizes, generator=seed_generator(seed, pipe.device), prefix=prefix,
-                forced=None if forced is None else torch.as_tensor(forced), num_candidates=candidates,
+                forced=None if forced is None else torch.tensor(forced), num_candidates=candidates,
                 stop_at_eos=False)):
             _check_cancel(cancel)
             rows.append(frame.cpu().numpy())
@@ -233,10 +245,10 @@ class Editor:
         seams = np.zeros(candidates) if len(suffix) else None
         for c in range(candidates):
             _check_cancel(cancel)
-            window = torch.as_tensor(cands[c])
+            window = torch.tensor(cands[c])
             scores[c] = float(score_frames(model, cond, window, cfg_scale=doc.settings.cfg_scale, prefix=prefix).mean())
             if seams is not None:
-                seams[c] = float(score_frames(model, cond, torch.as_tensor(suffix), cfg_scale=doc.settings.cfg_scale,
+                seams[c] = float(score_frames(model, cond, torch.tensor(suffix), cfg_scale=doc.settings.cfg_scale,
                                               prefix=torch.cat([prefix, window])).sum())
             if on_progress is not None:
                 on_progress(ProgressEvent(stage, length + c + 1, length + candidates, message="scoring the seams"))
@@ -328,14 +340,17 @@ class Editor:
         return self.realign(out, prompt)
 
     def _fitted_length(self, doc: SongDocument, old: Prompt, new: Prompt, line, frames: int) -> int:
-        """Window length for a rewritten line: scaled by its token count, rounded to the grid."""
+        """Window length for a rewritten line: scaled by its token count; the change is rounded
+        to whole bars (:meth:`_grid`)."""
         old_tokens = max(1, _count(old.line_token_range(line.section, line.line)))
         new_tokens = max(1, _count(new.line_token_range(line.section, line.line)))
         ratio = min(max(new_tokens / old_tokens, 1 / MAX_STRETCH), MAX_STRETCH)
         grid = self._grid(doc)
-        length = int(round(frames * ratio / grid)) * grid
-        room = self.pipeline.model.config.backbone.max_seq_len - len(new.tokens) - doc.num_frames + frames - 1
-        return int(min(max(grid, length), room))
+        change = int(round(frames * (ratio - 1) / grid)) * grid  # whole bars keep what follows on the beat
+        while frames + change < 1:
+            change += grid
+        room = self.pipeline.model.config.backbone.max_seq_len - len(new.tokens) - doc.num_frames - 1
+        return frames + int(min(change, room))
 
     def _grid(self, doc: SongDocument) -> int:
         """Frames per bar when the codec can tell (keeps the beat grid of what follows), else 1."""

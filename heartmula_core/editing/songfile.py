@@ -1,0 +1,98 @@
+"""A :class:`SongDocument` as a ``.hmsong`` project (:mod:`heartmula_core.project_file`).
+
+The document's scalars go to ``project.json`` (``document``), its arrays to
+``arrays.safetensors``: ``frames``, ``pinned``, ``provenance``, ``line_of``, ``section_of``,
+``take_<id>`` for each take's frames and ``reference_embedding``. The audio cache is optional.
+Undo history is not saved (a reopened song starts a new history, as in most editors).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ..project_file import ProjectError, load_project, save_project, write_autosave
+from ..sampling import SamplingSettings
+from .document import Reference, SongDocument, Take, frozen_array
+
+DOCUMENT_KIND = "song"
+DOCUMENT_VERSION = 1
+
+
+def document_to_parts(doc: SongDocument) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(JSON-able dict, named arrays)`` for :func:`save_project`."""
+    meta = {
+        "kind": DOCUMENT_KIND, "version": DOCUMENT_VERSION,
+        "tags": doc.tags, "lyrics": doc.lyrics, "seed": doc.seed, "target_seconds": doc.target_seconds,
+        "settings": asdict(doc.settings), "frame_rate": doc.frame_rate, "ended": doc.ended,
+        "next_take_id": doc.next_take_id,
+        "section_overrides": [list(o) for o in doc.section_overrides],
+        "takes": [{"id": t.id, "start": t.start, "end": t.end, "score": None if math.isnan(t.score) else t.score,
+                   "seam_score": t.seam_score, "label": t.label, "group": t.group, "applied": t.applied}
+                  for t in doc.takes],
+        "reference": None if doc.reference is None else {
+            "name": doc.reference.name, "sha256": doc.reference.sha256, "strength": doc.reference.strength},
+    }
+    arrays = {"frames": np.asarray(doc.frames), "pinned": np.asarray(doc.pinned),
+              "provenance": np.asarray(doc.provenance), "line_of": np.asarray(doc.line_of),
+              "section_of": np.asarray(doc.section_of)}
+    for take in doc.takes:
+        arrays[f"take_{take.id}"] = np.asarray(take.frames)
+    if doc.reference is not None:
+        arrays["reference_embedding"] = np.asarray(doc.reference.embedding, dtype=np.float32)
+    return meta, arrays
+
+
+def document_from_parts(meta: dict, arrays: dict[str, np.ndarray], where: str) -> SongDocument:
+    """Inverse of :func:`document_to_parts`; ProjectError naming ``where`` for bad content."""
+    try:
+        if meta.get("kind") != DOCUMENT_KIND:
+            raise ValueError(f"not a song document (kind {meta.get('kind')!r})")
+        if meta.get("version", 0) > DOCUMENT_VERSION:
+            raise ValueError(f"song document version {meta['version']} is newer than this app reads "
+                             f"({DOCUMENT_VERSION})")
+        takes = tuple(Take(int(t["id"]), int(t["start"]), int(t["end"]), frozen_array(arrays[f"take_{t['id']}"], np.int64),
+                           float("nan") if t["score"] is None else float(t["score"]), t["seam_score"], str(t["label"]),
+                           int(t["group"]), bool(t["applied"])) for t in meta["takes"])
+        reference = None
+        if meta["reference"] is not None:
+            r = meta["reference"]
+            reference = Reference(frozen_array(arrays["reference_embedding"], np.float32), r["name"], r["sha256"],
+                                  float(r["strength"]))
+        doc = SongDocument(
+            tags=str(meta["tags"]), lyrics=str(meta["lyrics"]), seed=int(meta["seed"]),
+            target_seconds=float(meta["target_seconds"]), settings=SamplingSettings(**meta["settings"]),
+            frame_rate=float(meta["frame_rate"]), reference=reference,
+            frames=frozen_array(arrays["frames"], np.int64), pinned=frozen_array(arrays["pinned"], np.bool_),
+            provenance=frozen_array(arrays["provenance"], np.int32), line_of=frozen_array(arrays["line_of"], np.int32),
+            section_of=frozen_array(arrays["section_of"], np.int32), takes=takes,
+            next_take_id=int(meta["next_take_id"]),
+            section_overrides=tuple(tuple(int(v) for v in o) for o in meta["section_overrides"]),
+            ended=bool(meta["ended"]))
+    except ProjectError:
+        raise
+    except Exception as exc:  # any malformed field: one clear message
+        raise ProjectError(f"{where}: the song inside is damaged or incomplete ({type(exc).__name__}: {exc})") from exc
+    return doc
+
+
+def save_song(path: Path | str, doc: SongDocument, audio: np.ndarray | None = None,
+              sample_rate: int | None = None) -> None:
+    """Write ``doc`` (and optionally its decoded audio) to ``path`` atomically."""
+    meta, arrays = document_to_parts(doc)
+    save_project(path, meta, arrays, audio=audio, sample_rate=sample_rate)
+
+
+def autosave_song(path: Path | str, doc: SongDocument) -> Path:
+    """Write the autosave file belonging to ``path`` (see :mod:`heartmula_core.project_file`)."""
+    meta, arrays = document_to_parts(doc)
+    return write_autosave(path, meta, arrays)
+
+
+def load_song(path: Path | str, load_audio: bool = True) -> tuple[SongDocument, np.ndarray | None]:
+    """``(document, cached audio or None)``; ProjectError for any unreadable file."""
+    project = load_project(path, load_audio=load_audio)
+    return document_from_parts(project.document, project.arrays, str(path)), project.audio
