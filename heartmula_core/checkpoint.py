@@ -28,6 +28,9 @@ from .errors import CheckpointError
 from .model.heartmula import HeartMuLa
 from .weights import WeightReader, load_module_weights
 
+DEMO_MODEL_DIR = Path(__file__).resolve().parents[1] / "resources" / "demo-model"
+"""The built-in demo checkpoint (official layout), used whenever no other model is configured."""
+
 log = logging.getLogger(__name__)
 
 MODEL_PREFIX = "HeartMuLa-oss-"

@@ -16,6 +16,8 @@ from typing import Sequence, TextIO
 import numpy as np
 import torch
 
+from .checkpoint import DEMO_MODEL_DIR as DEFAULT_MODEL_DIR
+from .cli_edit import add_commands, cmd_edit, cmd_frames, cmd_info, cmd_new, cmd_render
 from .errors import FramesError, HeartMuLaError
 
 log = logging.getLogger(__name__)
@@ -104,7 +106,8 @@ def _positive(kind):
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="checkpoint root (official layout)")
+    p.add_argument("--model", default=None, help="checkpoint root in the official layout (default: the built-in "
+                                                 "demo model)")
     p.add_argument("--tags", default="", help='comma-separated tags, e.g. "pop,happy,piano"')
     p.add_argument("--lyrics", required=True, help="UTF-8 text file with the lyrics ([verse], [chorus]...)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
@@ -139,10 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", required=True, help=".npy int frames [T, 8]")
     s.add_argument("--out", required=True, help="output .npy float array [T]")
 
-    d = sub.add_parser("demo", help="generate a short song from a tiny random checkpoint (no download)")
+    d = sub.add_parser("demo", help="generate the example song with the built-in demo model (no download)")
     d.add_argument("--out", default="heartmula-demo.wav")
-    d.add_argument("--seconds", type=_positive(float), default=8.0)
+    d.add_argument("--seconds", type=_positive(float), default=60.0)
     d.add_argument("--seed", type=int, default=0)
+    add_commands(sub, _positive)
 
     t = sub.add_parser("make-tiny", help="write a tiny random checkpoint root (for trying the tools)")
     t.add_argument("folder")
@@ -159,7 +163,8 @@ def cmd_generate(args) -> int:
     lyrics = _read_text(args.lyrics, "lyrics")
     settings = SamplingSettings(temperature=args.temperature, topk=args.topk, cfg_scale=args.cfg)
     t0 = time.perf_counter()
-    pipe = Pipeline.load(args.model, device=args.device, dtype=args.dtype, codec_dtype=args.codec_dtype,
+    pipe = Pipeline.load(args.model or DEFAULT_MODEL_DIR, device=args.device, dtype=args.dtype,
+                         codec_dtype=args.codec_dtype,
                          memory="low" if args.low_memory else "normal")
     log.info("model loaded in %.1f s", time.perf_counter() - t0)
     prompt = pipe.encode_prompt(args.tags, lyrics)
@@ -192,7 +197,7 @@ def cmd_score(args) -> int:
 
     lyrics = _read_text(args.lyrics, "lyrics")
     frames = _read_frames(args.frames)
-    pipe = Pipeline.load(args.model, device=args.device, dtype=args.dtype)
+    pipe = Pipeline.load(args.model or DEFAULT_MODEL_DIR, device=args.device, dtype=args.dtype)
     prompt = pipe.encode_prompt(args.tags, lyrics)
     scores = pipe.score(prompt, frames, cfg_scale=args.cfg)
     np.save(args.out, scores.numpy().astype(np.float32))
@@ -209,22 +214,17 @@ def cmd_make_tiny(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """Interim default run until the built-in demo model and the editor window exist: a tiny random
-    checkpoint is written once to the user cache and a short song is generated from the example
-    lyrics through the real generate path."""
-    from .tiny import write_tiny_checkpoint
-
-    cache = Path.home() / ".cache" / "heartmula-editor" / "tiny-checkpoint"
-    if not (cache / "gen_config.json").is_file():
-        write_tiny_checkpoint(cache)
+    """The example lyrics sung by the built-in demo model, written to ``args.out``."""
     lyrics = Path(__file__).resolve().parent.parent / "resources" / "example_lyrics.txt"
     gen_args = build_parser().parse_args([
-        "generate", "--model", str(cache), "--tags", "pop,happy,piano", "--lyrics", str(lyrics),
-        "--out", args.out, "--seconds", str(args.seconds), "--seed", str(args.seed), "--ignore-eos"])
+        "generate", "--tags", "pop, happy, piano", "--lyrics", str(lyrics), "--out", args.out,
+        "--seconds", str(args.seconds), "--seed", str(args.seed)])
     return cmd_generate(gen_args)
 
 
-COMMANDS = {"generate": cmd_generate, "score": cmd_score, "demo": cmd_demo, "make-tiny": cmd_make_tiny}
+COMMANDS = {"generate": cmd_generate, "score": cmd_score, "demo": cmd_demo, "make-tiny": cmd_make_tiny,
+            "new": lambda args: cmd_new(args, _read_text), "edit": cmd_edit, "render": cmd_render, "info": cmd_info,
+            "frames": cmd_frames}
 
 
 def run(argv: Sequence[str] | None = None) -> int:

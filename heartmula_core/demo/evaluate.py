@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoint import DEMO_MODEL_DIR
 from ..errors import HeartMuLaError
 from ..prompt import parse_lyrics
 from ..sampling import SamplingSettings
@@ -62,7 +63,7 @@ from .eval_set import EVAL_SET
 from .syllables import text_syllables
 
 #: the built-in demo checkpoint (official root layout), used when no --model is given
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo-model"
+DEFAULT_MODEL_DIR = DEMO_MODEL_DIR
 #: sections the composer plays for lyrics without any section
 DEFAULT_SECTION_KINDS = ("intro", "verse", "chorus", "outro")
 

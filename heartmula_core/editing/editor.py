@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..checkpoint import DEMO_MODEL_DIR
 from ..errors import Cancelled
 from ..generation import Conditioning, generate_frames, score_frames, seed_generator
 from ..pipeline import Pipeline
@@ -36,7 +37,7 @@ from .document import EditError, SongDocument, Take, frozen_array
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo-model"
+DEFAULT_MODEL_DIR = DEMO_MODEL_DIR
 LOOKAHEAD_SECONDS = 2.0
 REPAIR_SECONDS = 1.5
 MAX_STRETCH = 2.0

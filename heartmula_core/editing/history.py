@@ -59,6 +59,20 @@ class History:
         self._index += 1
         return self.current
 
+    @classmethod
+    def from_steps(cls, steps: list[tuple[SongDocument, str]], index: int) -> History:
+        """A history holding ``steps`` (oldest first) with ``steps[index]`` current."""
+        if not 0 <= index < len(steps):
+            raise EditError(f"history index {index} outside 0..{len(steps) - 1}")
+        history = cls(*steps[0])
+        history._items = list(steps)
+        history._index = index
+        return history
+
+    def items(self) -> list[tuple[SongDocument, str]]:
+        """``(document, label)`` of every step, oldest first."""
+        return list(self._items)
+
     def labels(self) -> list[str]:
         return [label for _, label in self._items]
 

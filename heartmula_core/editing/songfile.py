@@ -3,7 +3,8 @@
 The document's scalars go to ``project.json`` (``document``), its arrays to
 ``arrays.safetensors``: ``frames``, ``pinned``, ``provenance``, ``line_of``, ``section_of``,
 ``take_<id>`` for each take's frames and ``reference_embedding``. The audio cache is optional.
-Undo history is not saved (a reopened song starts a new history, as in most editors).
+With a :class:`History`, its newest steps are saved too (``history`` in the JSON, arrays
+``h<i>__<name>``), so undo/redo survive closing the song (and make the CLI's ``--undo`` work).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from ..project_file import ProjectError, load_project, save_project, write_autosave
 from ..sampling import SamplingSettings
 from .document import Reference, SongDocument, Take, frozen_array
+from .history import History
 
 DOCUMENT_KIND = "song"
 DOCUMENT_VERSION = 1
@@ -79,10 +81,28 @@ def document_from_parts(meta: dict, arrays: dict[str, np.ndarray], where: str) -
     return doc
 
 
+HISTORY_KEEP = 30
+"""Undo steps saved in a song file (the newest; each costs about one frames array)."""
+
+
 def save_song(path: Path | str, doc: SongDocument, audio: np.ndarray | None = None,
-              sample_rate: int | None = None) -> None:
-    """Write ``doc`` (and optionally its decoded audio) to ``path`` atomically."""
+              sample_rate: int | None = None, history: History | None = None) -> None:
+    """Write ``doc`` (and optionally its decoded audio and undo history) to ``path`` atomically.
+
+    With ``history`` (whose current document must be ``doc``), its newest :data:`HISTORY_KEEP`
+    steps are stored too, so undo and redo keep working after the file is reopened.
+    """
     meta, arrays = document_to_parts(doc)
+    if history is not None:
+        if history.current is not doc:
+            raise ValueError("history.current must be the document being saved")
+        first = max(0, history.index - HISTORY_KEEP)
+        items = []
+        for i, (step, label) in enumerate(history.items()[first:]):
+            step_meta, step_arrays = document_to_parts(step)
+            items.append({"label": label, "document": step_meta})
+            arrays.update({f"h{i}__{name}": value for name, value in step_arrays.items()})
+        meta["history"] = {"index": history.index - first, "items": items}
     save_project(path, meta, arrays, audio=audio, sample_rate=sample_rate)
 
 
@@ -96,3 +116,23 @@ def load_song(path: Path | str, load_audio: bool = True) -> tuple[SongDocument, 
     """``(document, cached audio or None)``; ProjectError for any unreadable file."""
     project = load_project(path, load_audio=load_audio)
     return document_from_parts(project.document, project.arrays, str(path)), project.audio
+
+
+def load_song_history(path: Path | str) -> History:
+    """The song's saved undo history (a fresh one holding the song when none was saved)."""
+    project = load_project(path, load_audio=False)
+    doc = document_from_parts(project.document, project.arrays, str(path))
+    saved = project.document.get("history")
+    if not saved:
+        return History(doc, "opened")
+    try:
+        steps = []
+        for i, item in enumerate(saved["items"]):
+            prefix = f"h{i}__"
+            arrays = {k[len(prefix):]: v for k, v in project.arrays.items() if k.startswith(prefix)}
+            steps.append((document_from_parts(item["document"], arrays, str(path)), str(item["label"])))
+        index = int(saved["index"])
+        steps[index] = (doc, steps[index][1])
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ProjectError(f"{path}: the saved undo history is damaged ({exc})") from exc
+    return History.from_steps(steps, index)
