@@ -154,19 +154,36 @@ def refine_with_transcription(transcript: dict, prompt: Prompt, line_of: np.ndar
                               section_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Apply a codec transcription (``{"sung": bool [T], "sections": [(kind, start, end)]}``).
 
-    Unsung frames lose their line. Transcribed sections are matched to the lyrics' sections by
-    kind, in order (:func:`match_kinds`); each matched section takes the transcribed frames,
-    which places instrumental sections too (attention cannot: they have no words).
+    Unsung frames lose their line. Each transcribed section becomes the lyric section whose
+    lines are sung inside it (majority vote; the lyrics decide what a section *is*, even when
+    the model played it in another section's style); sections with no lines sung inside
+    (instrumental) are matched to the remaining lyric sections by kind, in order
+    (:func:`match_kinds`). Placing instrumental sections is what attention alone cannot do.
     """
     line_of = np.where(np.asarray(transcript["sung"], bool), line_of, -1).astype(np.int32)
     sections = transcript["sections"]
-    wanted = [_kind_key(s.kind or "verse") for s in prompt.structure.sections]
-    pairs = match_kinds(wanted, [_kind_key(kind) for kind, _, _ in sections])
-    if pairs:
+    line_section = np.array([line.section for line in prompt.structure.lines] + [-1], dtype=np.int32)
+    assigned: dict[int, int] = {}
+    for j, (_, start, end) in enumerate(sections):
+        sung = line_section[line_of[start:end]]  # -1 frames map to the appended -1
+        sung = sung[sung >= 0]
+        if len(sung):
+            assigned[j] = int(np.bincount(sung).argmax())
+    used = set(assigned.values())
+    free_lyric = [i for i in range(len(prompt.structure.sections)) if i not in used]
+    free_found = [j for j in range(len(sections)) if j not in assigned]
+    kinds = [_kind_key(s.kind or "verse") for s in prompt.structure.sections]
+    for a, b in match_kinds([kinds[i] for i in free_lyric], [_kind_key(sections[j][0]) for j in free_found]):
+        i, j = free_lyric[a], free_found[b]
+        before = [assigned[k] for k in assigned if k < j]
+        after = [assigned[k] for k in assigned if k > j]
+        if all(x < i for x in before) and all(x > i for x in after):  # keep the song order
+            assigned[j] = i
+    if assigned:
         section_of = np.full(len(line_of), -1, dtype=np.int32)
-        for lyric_index, found in pairs:
-            _, start, end = sections[found]
-            section_of[start:end] = lyric_index
+        for j, i in assigned.items():
+            _, start, end = sections[j]
+            section_of[start:end] = i
     return line_of, section_of
 
 
