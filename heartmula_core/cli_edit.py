@@ -2,7 +2,8 @@
 
 Times on the command line are seconds (``30.0:42.5``); the song file keeps frames. Every command
 without ``--model`` uses the built-in demo model. ``edit`` applies its options in a fixed order
-(undo, redo, choose-take, pin, unpin, fix-line, regenerate/delete/duplicate section, resample),
+(undo, redo, choose-take, pin, unpin, fix-line, regenerate/delete/duplicate/insert section,
+resample),
 each as one undoable step, and saves the song (with its undo history) atomically at the end: a
 failure or Ctrl+C leaves the file as it was.
 """
@@ -19,7 +20,7 @@ import numpy as np
 from .errors import HeartMuLaError
 
 EDIT_ORDER = ("undo", "redo", "choose_take", "pin", "unpin", "fix_line", "regenerate_section", "delete_section",
-              "duplicate_section", "resample")
+              "duplicate_section", "insert_section", "resample")
 
 
 class CliError(HeartMuLaError):
@@ -63,6 +64,9 @@ def add_commands(sub, positive) -> None:
     e.add_argument("--regenerate-section", type=positive(int), metavar="N", help="re-sample section N (1-based)")
     e.add_argument("--delete-section", type=positive(int), metavar="N")
     e.add_argument("--duplicate-section", type=positive(int), metavar="N")
+    e.add_argument("--insert-section", nargs=2, metavar=("AFTER", "TEXT"),
+                   help='add a section after section AFTER (1-based); TEXT holds its marker and lines, '
+                        'separated by "\\n", e.g. "[bridge]\\nnew words here"')
     e.add_argument("--choose-take", type=positive(int), metavar="ID", help="apply take ID (see info)")
     e.add_argument("--undo", action="count", default=0, help="undo the last step (repeat to undo more)")
     e.add_argument("--redo", action="count", default=0)
@@ -134,6 +138,12 @@ def _apply(step: str, value, doc, args, get_editor):
     if step in ("regenerate_section", "delete_section", "duplicate_section"):
         op = getattr(get_editor(), step)
         return op(doc, value - 1, **common), f"{step.replace('_', ' ')} {value}"
+    if step == "insert_section":
+        after, text = value
+        if not after.isdigit() or int(after) < 1:
+            raise CliError(f"--insert-section needs a section number >= 1, got {after!r}")
+        block = text.replace("\\n", "\n")
+        return get_editor().insert_section(doc, int(after) - 1, block, **common), f"insert section after {after}"
     if step == "resample":
         return get_editor().resample(doc, *_frames(doc, value), **common), f"re-sample {value[0]}:{value[1]} s"
     raise AssertionError(step)

@@ -71,6 +71,11 @@ def test_fix_line_command(song):
     assert "we run beside the golden river" in load_song(song)[0].lyrics
 
 
+def test_insert_section_command(song):
+    assert run(["edit", str(song), "--insert-section", "1", "[bridge]\\nthe night is long", "--candidates", "2"]) == 0
+    assert "[bridge]\nthe night is long" in load_song(song)[0].lyrics
+
+
 def test_bad_edits_leave_the_file_alone(song, tmp_path):
     good = song.read_bytes()
     assert run(["edit", str(song), "--resample", "500:600"]) == 2

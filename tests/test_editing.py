@@ -225,6 +225,18 @@ def test_delete_and_duplicate_section(demo_editor, demo_song):
     assert np.array_equal(removed.frames[: chorus.start], demo_song.frames[: chorus.start])
 
 
+def test_insert_section(demo_editor, demo_song):
+    verse = next(s for s in demo_song.sections() if s.kind == "verse")
+    out = demo_editor.insert_section(demo_song, verse.index, "[bridge]\nthe night is long and the road is wide",
+                                     candidates=2, seed=1)
+    assert "[bridge]\nthe night is long" in out.lyrics
+    added = out.num_frames - demo_song.num_frames
+    assert added > 0 and added % demo_editor._grid(demo_song) == 0
+    assert np.array_equal(out.frames[: verse.end], demo_song.frames[: verse.end])
+    assert np.array_equal(out.frames[verse.end + added:], demo_song.frames[verse.end:])
+    assert "bridge" in [s.kind for s in out.sections()]
+
+
 # -- history ----------------------------------------------------------------------------------
 
 

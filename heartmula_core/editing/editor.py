@@ -390,6 +390,51 @@ class Editor:
         new_doc = self._repair(new_doc, span.end, candidates, seed, on_progress, cancel)
         return self._repair(new_doc, span.end + len(copy), candidates, seed, on_progress, cancel)
 
+    def insert_section(self, doc: SongDocument, after_section: int, text: str, *, candidates: int = 4,
+                       seed: int | None = None, seconds: float | None = None, on_progress: ProgressFn = None,
+                       cancel: CancelFn = None) -> SongDocument:
+        """Add a new section (``text``: a marker line such as ``[bridge]`` and its lyric lines) to
+        the lyrics after section ``after_section`` and generate its music there.
+
+        The new frames are sampled after the kept song up to the join, ``candidates`` at a time,
+        and rescored against the music that follows (the seam); their length is ``seconds`` or,
+        by default, the song's own pace (frames per lyric token of the sung lines, at least two
+        bars), rounded to whole bars.
+        """
+        block = text.strip("\n")
+        if not block.strip():
+            raise EditError("the new section is empty")
+        span = self._section_span(doc, after_section)
+        _, end = _section_text_span(doc, after_section)
+        head = doc.lyrics[:end]
+        sep = "" if head.endswith("\n\n") or not head else ("\n" if head.endswith("\n") else "\n\n")
+        new_doc = doc.with_lyrics(head + sep + block + "\n\n" + doc.lyrics[end:].lstrip("\n"))
+        prompt = self.prompt(new_doc)
+        grid = self._grid(doc)
+        if seconds is not None:
+            length = max(1, int(round(seconds * self.frame_rate / grid))) * grid
+        else:
+            length = self._section_length(doc, prompt, new_doc, after_section + 1, grid)
+        frames = self._splice(doc.frames, span.end, span.end, np.zeros((length, doc.num_codebooks), np.int64))
+        result = self._sample_window(new_doc, prompt, frames, span.end, length, span.end + length, None, candidates,
+                                     self._seed(doc, seed), on_progress, cancel, "insert section")
+        shifted = self._shift(new_doc, span.end, span.end, length, frames)
+        out = self._with_window(shifted, span.end, span.end + length, result, "section", None)
+        return self.realign(out, prompt)
+
+    def _section_length(self, doc: SongDocument, new_prompt: Prompt, new_doc: SongDocument, section: int,
+                        grid: int) -> int:
+        """Frames for lyric section ``section`` of ``new_doc`` at the song's pace, whole bars."""
+        old = self.prompt(doc)
+        sung = [line for line in doc.lines() if line.start is not None]
+        tokens = sum(_count(old.line_token_range(doc.structure.line(ln.index).section,
+                                                 doc.structure.line(ln.index).line)) for ln in sung)
+        frames = sum(ln.end - ln.start for ln in sung)
+        pace = frames / tokens if tokens else self.frame_rate / 2
+        new_tokens = _count(new_prompt.section_token_range(section))
+        bars = max(2, int(round(pace * new_tokens * 1.3 / grid)))  # 1.3: rests between lines
+        return bars * grid
+
     def _repair(self, doc: SongDocument, join: int, candidates: int, seed: int | None, on_progress: ProgressFn,
                 cancel: CancelFn) -> SongDocument:
         """Re-sample a short unpinned window starting at ``join`` so the music flows over it."""
