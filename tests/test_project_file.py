@@ -392,10 +392,13 @@ def test_any_cut_or_flip_gives_project_error_or_the_same_song(tmp_path, caplog, 
     arrays = {"frames": np.arange(64, dtype=np.int64).reshape(8, 8), "mask": np.ones(5, bool)}
     save_project(path, {"t": "ok"}, arrays, np.ones((1, 16), np.float32), 8000)
     raw = bytearray(path.read_bytes())
+    # positions are drawn from a fixed range: the file's length varies between runs (the saved_at
+    # timestamp deflates differently), and hypothesis needs the same strategies on every replay
+    position = data.draw(st.integers(0, 1 << 20), label="position") % len(raw)
     if data.draw(st.booleans(), label="truncate"):
-        raw = raw[: data.draw(st.integers(0, len(raw) - 1), label="cut")]
+        raw = raw[:position]
     else:
-        raw[data.draw(st.integers(0, len(raw) - 1), label="at")] ^= data.draw(st.integers(1, 255))
+        raw[position] ^= data.draw(st.integers(1, 255))
     path.write_bytes(bytes(raw))
     try:
         project = load_project(path)
