@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heartmula_core.editing import History, LineSpan, ProgressEvent, SectionSpan  # model-free: shared as is
 from heartmula_core.errors import Cancelled, HeartMuLaError, PromptError
 from heartmula_core.project_file import ProjectError, load_project, save_project
 from heartmula_core.prompt import parse_lyrics
@@ -29,18 +30,6 @@ calls: list[str] = []  # operations run, for tests
 
 
 @dataclass(frozen=True)
-class ProgressEvent:
-    stage: str
-    done: int
-    total: int
-    frames: np.ndarray | None = None
-    start: int = 0
-    audio: np.ndarray | None = None
-    audio_start: int = 0
-    message: str = ""
-
-
-@dataclass(frozen=True)
 class Take:
     id: int
     start: int
@@ -49,24 +38,6 @@ class Take:
     score: float
     applied: bool
     label: str
-
-
-@dataclass(frozen=True)
-class SectionSpan:
-    index: int
-    kind: str
-    label: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class LineSpan:
-    index: int
-    section: int
-    text: str
-    start: int | None
-    end: int | None
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -169,38 +140,6 @@ class SongDocument:
 
 def _overlap(a: Take, b: Take) -> bool:
     return a.start < b.end and b.start < a.end
-
-
-class History:
-    def __init__(self, doc: SongDocument):
-        self._items: list[tuple[SongDocument, str]] = [(doc, "Open")]
-        self._index = 0
-
-    @property
-    def current(self) -> SongDocument:
-        return self._items[self._index][0]
-
-    def push(self, doc: SongDocument, label: str) -> None:
-        del self._items[self._index + 1:]
-        self._items.append((doc, label))
-        self._index += 1
-
-    def undo(self) -> SongDocument:
-        if not self.can_undo:
-            raise HeartMuLaError("nothing to undo")
-        self._index -= 1
-        return self.current
-
-    def redo(self) -> SongDocument:
-        if not self.can_redo:
-            raise HeartMuLaError("nothing to redo")
-        self._index += 1
-        return self.current
-
-    can_undo = property(lambda self: self._index > 0)
-    can_redo = property(lambda self: self._index < len(self._items) - 1)
-    undo_label = property(lambda self: self._items[self._index][1] if self.can_undo else None)
-    redo_label = property(lambda self: self._items[self._index + 1][1] if self.can_redo else None)
 
 
 class AudioCache:
