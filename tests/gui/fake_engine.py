@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from heartmula_core.editing import History, LineSpan, ProgressEvent, SectionSpan  # model-free: shared as is
+from heartmula_core.editing import History, LineSpan, ProgressEvent, SectionSpan  # noqa: F401  (shared as is)
 from heartmula_core.errors import Cancelled, HeartMuLaError, PromptError
 from heartmula_core.project_file import ProjectError, load_project, save_project
 from heartmula_core.prompt import parse_lyrics
