@@ -246,11 +246,12 @@ class Editor:
         seams = np.zeros(candidates) if len(suffix) else None
         for c in range(candidates):
             _check_cancel(cancel)
-            window = torch.tensor(cands[c])
-            scores[c] = float(score_frames(model, cond, window, cfg_scale=doc.settings.cfg_scale, prefix=prefix).mean())
+            # one teacher-forced pass scores the window and, after it, the kept frames (the seam)
+            both = torch.cat([torch.tensor(cands[c]), torch.tensor(suffix)])
+            per_frame = score_frames(model, cond, both, cfg_scale=doc.settings.cfg_scale, prefix=prefix)
+            scores[c] = float(per_frame[:length].mean())
             if seams is not None:
-                seams[c] = float(score_frames(model, cond, torch.tensor(suffix), cfg_scale=doc.settings.cfg_scale,
-                                              prefix=torch.cat([prefix, window])).sum())
+                seams[c] = float(per_frame[length:].sum())
             if on_progress is not None:
                 on_progress(ProgressEvent(stage, length + c + 1, length + candidates, message="scoring the seams"))
         best = int(np.argmax(seams if seams is not None else scores))
@@ -414,7 +415,7 @@ class Editor:
         if seconds is not None:
             length = max(1, int(round(seconds * self.frame_rate / grid))) * grid
         else:
-            length = self._section_length(doc, prompt, new_doc, after_section + 1, grid)
+            length = self._section_length(doc, prompt, after_section + 1, grid)
         frames = self._splice(doc.frames, span.end, span.end, np.zeros((length, doc.num_codebooks), np.int64))
         result = self._sample_window(new_doc, prompt, frames, span.end, length, span.end + length, None, candidates,
                                      self._seed(doc, seed), on_progress, cancel, "insert section")
@@ -422,9 +423,8 @@ class Editor:
         out = self._with_window(shifted, span.end, span.end + length, result, "section", None)
         return self.realign(out, prompt)
 
-    def _section_length(self, doc: SongDocument, new_prompt: Prompt, new_doc: SongDocument, section: int,
-                        grid: int) -> int:
-        """Frames for lyric section ``section`` of ``new_doc`` at the song's pace, whole bars."""
+    def _section_length(self, doc: SongDocument, new_prompt: Prompt, section: int, grid: int) -> int:
+        """Frames for lyric section ``section`` of ``new_prompt`` at ``doc``'s pace, whole bars."""
         old = self.prompt(doc)
         sung = [line for line in doc.lines() if line.start is not None]
         tokens = sum(_count(old.line_token_range(doc.structure.line(ln.index).section,
