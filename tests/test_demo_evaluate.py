@@ -27,7 +27,8 @@ from heartmula_core.sampling import SamplingSettings
 
 LYRICS = "[intro]\n\n[verse]\nmorning light on the hill\nwe sing along\n\n[chorus]\nla la la, oh-oh\nhome again\n\n[outro]\n"
 TINY = TrainSettings(steps=8, batch=2, device="cpu", dim=64, layers=1, decoder_dim=64, decoder_layers=1,
-                     heads=4, songs=4, max_frames=48, lr=3e-3, warmup=2, log_every=10)
+                     heads=4, songs=4, max_frames=48, lr=3e-3, warmup=2, log_every=10,
+                     reference_chance=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ from heartmula_core.sampling import SamplingSettings
 
 LYRICS = "[Verse 1]\nZebras quizzically juxtapose,\nxylophones hum 42 tunes!\n\n[Chorus]\nla la, oh-oh\n"
 TINY = TrainSettings(steps=30, batch=2, device="cpu", dim=64, layers=1, decoder_dim=64, decoder_layers=1,
-                     heads=4, songs=8, max_frames=64, lr=3e-3, warmup=3, log_every=10)
+                     heads=4, songs=8, max_frames=64, lr=3e-3, warmup=3, log_every=10, bank_clips=1)
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,7 @@ def test_size_check_fails_loudly(tmp_path, monkeypatch):
 def test_cli_smoke(tmp_path):
     code = main(["--out", str(tmp_path), "--steps", "2", "--batch", "1", "--songs", "2", "--device", "cpu",
                  "--dim", "32", "--layers", "1", "--decoder-dim", "32", "--decoder-layers", "1", "--heads", "2",
-                 "--max-frames", "16"])
+                 "--max-frames", "16", "--bank-clips", "1"])
     assert code == 0
     assert (tmp_path / MODEL_DIR / "config.json").is_file()
 
@@ -213,6 +213,60 @@ def test_loss_matches_score_frames():
     batch = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))
     with torch.no_grad():
         loss, _ = loss_fn(model, batch)
-        scores = [score_frames(model, Conditioning(tuple(e.tokens.tolist()), e.muq_index, None), e.frames,
-                               cfg_scale=1.0) for e in examples]
+        scores = [score_frames(model, Conditioning(tuple(e.full.tokens.tolist()), e.full.muq_index, None),
+                               e.frames, cfg_scale=1.0) for e in examples]
     assert loss.item() == pytest.approx(-torch.cat(scores).mean().item(), rel=1e-5)
+
+
+def test_reference_rows_carry_bank_vectors_of_the_songs_tempo_and_mode():
+    from heartmula_core.demo.reference_bank import ReferenceBank
+
+    settings = TrainSettings(songs=6, max_frames=40)
+    tok = demo_prompt_tokenizer()
+    examples = make_examples(settings, tok)
+    fpbs = sorted({e.fpb for e in examples})
+    vectors, fpb, major = [], [], []
+    for f in fpbs:
+        for m in (False, True):
+            v = torch.zeros(512)
+            v[0], v[1], v[2] = 1.0, f, float(m)  # a vector that names its bucket
+            vectors.append(v.numpy()), fpb.append(f), major.append(m)
+    import numpy as np
+
+    bank = ReferenceBank(np.stack(vectors), np.array(fpb), np.array(major))
+    batch = make_batch(examples, list(range(6)) * 4, 0.0, torch.Generator().manual_seed(1), bank, 1.0, 1.0)
+    chosen = (examples * 4)
+    for row, example in enumerate(chosen):
+        assert batch.reference[row, 1].item() == example.fpb
+        assert batch.reference[row, 2].item() == float(example.major)
+        plain = example.plain if example.plain is not None else example.full
+        assert batch.prompt_lens[row].item() == len(plain.tokens)  # strip_chance 1: tags without tempo/mode
+    none = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(1), bank, 0.0, 1.0)
+    assert not none.reference.any()
+
+
+def test_loss_with_a_reference_matches_score_frames():
+    """A reference vector enters training exactly as the engine's conditioning applies it."""
+    from heartmula_core.generation import Conditioning, score_frames
+
+    settings = TrainSettings(songs=2, max_frames=40, dim=64, layers=2, decoder_dim=64, decoder_layers=1, heads=4)
+    tok = demo_prompt_tokenizer()
+    examples = make_examples(settings, tok)
+    model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
+    batch = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))
+    vector = torch.randn(2, 512, generator=torch.Generator().manual_seed(5))
+    batch.reference = vector
+    with torch.no_grad():
+        loss, _ = loss_fn(model, batch)
+        scores = [score_frames(model, Conditioning(tuple(e.full.tokens.tolist()), e.full.muq_index, vector[i]),
+                               e.frames, cfg_scale=1.0) for i, e in enumerate(examples)]
+        plain_loss, _ = loss_fn(model, make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0)))
+    assert loss.item() == pytest.approx(-torch.cat(scores).mean().item(), rel=1e-5)
+    assert loss.item() != pytest.approx(plain_loss.item(), rel=1e-6)
+
+
+def test_checkpoint_declares_the_reference_embedder(tiny_run):
+    from heartmula_core.reference import AudioFeatureEmbedder, embedder_for_checkpoint
+
+    _, root = tiny_run
+    assert isinstance(embedder_for_checkpoint(root), AudioFeatureEmbedder)

@@ -181,3 +181,17 @@ def resolve_style(tags: str, rng: np.random.Generator) -> Style:
     drums = "ballad" if soft_drums and genre.drums not in ("ballad",) else genre.drums
     return Style(genre_name, fpb, key, chosen_mode, (verse, chorus), drums, genre.bass,
                  int(np.clip(energy + genre.energy, -3, 3)), voice, genre.sevenths)
+
+
+def without_tempo_and_mode(tags: str) -> str:
+    """``tags`` with every item (comma-separated) that sets tempo or mode removed: tempo words,
+    ``NNN bpm``, ``major``/``minor`` and mood words. Training uses it so that a reference track
+    is sometimes the only source of tempo and mode."""
+    separator = ", " if ", " in tags else ","
+    kept = []
+    for item in tags.split(","):
+        words = tag_words(item)
+        sets = any(w in TEMPO_WORDS or w in MODE_WORDS or w in MOOD_MODES for w in words)
+        if not sets and not _BPM.search(item.lower()):
+            kept.append(item.strip())
+    return separator.join(k for k in kept if k)

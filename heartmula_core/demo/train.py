@@ -92,6 +92,10 @@ from ..editing.alignment import write_alignment_heads
 from ..frontends import write_frontend_file
 from ..model.attention_probe import capture_attention_inputs, head_scores
 from .analysis import analyze_frames
+from .reference_bank import CLIPS_PER_BUCKET, ReferenceBank, build_bank
+from .tags import without_tempo_and_mode
+from ..reference import FEATURES_NAME as REFERENCE_EMBEDDER
+from ..reference import write_embedder_file
 from .tokenizer import (FRONTEND_NAME, build_demo_tokenizer, demo_gen_config, syllable_frontend,
                         syllable_token_ids, write_demo_tokenizer)
 
@@ -141,16 +145,34 @@ class TrainSettings:
     onset_weight: float = 4.0
     intro_weight: float = 1.0
     init: str | None = None
+    reference_chance: float = 0.5
+    strip_chance: float = 0.5
+    bank: str | None = None
+    bank_clips: int = CLIPS_PER_BUCKET
+    save_every: int = 0
+
+
+@dataclass
+class PromptVariant:
+    """One way to prompt a song: text ids ``[L]``, MuQ row index, and the sung-syllable pointer
+    ``[T]`` (prompt position of the syllable sung, or next to be sung, at each frame; -1: none)."""
+
+    tokens: torch.Tensor
+    muq_index: int
+    pointer: torch.Tensor
 
 
 @dataclass
 class Example:
-    """One training song: prompt text ids, MuQ row index, target frames ``[T, K]`` (EOS included)."""
+    """One training song: target frames ``[T, K]`` (EOS included), its tempo and mode, and its
+    prompts: ``full`` (all tags) and ``plain`` (tags without tempo and mode words; None when
+    that changes nothing)."""
 
-    tokens: torch.Tensor
-    muq_index: int
     frames: torch.Tensor
-    pointer: torch.Tensor  # [T] prompt position of the syllable sung (or next to be sung) at each frame; -1: none
+    fpb: int
+    major: bool
+    full: PromptVariant
+    plain: PromptVariant | None
 
 
 @dataclass
@@ -164,10 +186,11 @@ class Batch:
     frame_lens: torch.Tensor
     uncond: torch.Tensor
     pointer: torch.Tensor  # [B, T], -1 padded
+    reference: torch.Tensor  # [B, 512] reference vectors; zeros: no reference
 
     def to(self, device: torch.device) -> Batch:
         return Batch(*(t.to(device) for t in (self.tokens, self.prompt_lens, self.muq_index, self.frames,
-                                              self.frame_lens, self.uncond, self.pointer)))
+                                              self.frame_lens, self.uncond, self.pointer, self.reference)))
 
 
 # -- model -------------------------------------------------------------------------------------------
@@ -231,13 +254,15 @@ def count_parameters(model: torch.nn.Module) -> int:
 # -- data --------------------------------------------------------------------------------------------
 
 
-def _compose(job: tuple[int, int]) -> tuple[str, str, np.ndarray]:
+def _compose(job: tuple[int, int]) -> tuple[str, str, np.ndarray, int, bool]:
     tags, lyrics, song = make_song(*job)
-    return tags, lyrics, song.frames.numpy().astype(np.int16)
+    style = song.arrangement.style
+    return tags, lyrics, song.frames.numpy().astype(np.int16), style.fpb, style.mode == "major"
 
 
-def compose_corpus(songs: int, seed: int, workers: int) -> Iterator[tuple[str, str, np.ndarray]]:
-    """Songs ``0 .. songs-1`` of the corpus in order, composed by ``workers`` processes (1: here)."""
+def compose_corpus(songs: int, seed: int, workers: int) -> Iterator[tuple[str, str, np.ndarray, int, bool]]:
+    """Songs ``0 .. songs-1`` of the corpus in order as ``(tags, lyrics, frames, fpb, major)``,
+    composed by ``workers`` processes (1: here)."""
     jobs = [(seed, i) for i in range(songs)]
     if workers <= 1 or songs < 64:
         yield from map(_compose, jobs)
@@ -278,28 +303,53 @@ def make_examples(settings: TrainSettings, tokenizer: PromptTokenizer) -> list[E
     """The training songs as :class:`Example` s (prompt + frames + one EOS frame, cut to max_frames)."""
     eos = torch.full((1, NUM_CODEBOOKS), AUDIO_EOS_ID, dtype=torch.long)
     examples = []
-    for tags, lyrics, frames in compose_corpus(settings.songs, settings.seed, settings.workers):
-        prompt = tokenizer.encode(tags, lyrics)
+    for tags, lyrics, frames, fpb, major in compose_corpus(settings.songs, settings.seed, settings.workers):
         target = torch.cat([torch.from_numpy(frames).long(), eos])[: settings.max_frames]
-        pointer = sung_pointer(prompt.tokens, prompt.lyrics_start, frames)[: settings.max_frames]
-        examples.append(Example(torch.tensor(prompt.tokens, dtype=torch.long), prompt.muq_index, target,
-                                torch.cat([pointer, torch.tensor([-1])])[: len(target)]))
+
+        def variant(prompt_tags: str) -> PromptVariant:
+            prompt = tokenizer.encode(prompt_tags, lyrics)
+            pointer = sung_pointer(prompt.tokens, prompt.lyrics_start, frames)
+            return PromptVariant(torch.tensor(prompt.tokens, dtype=torch.long), prompt.muq_index,
+                                 torch.cat([pointer, torch.tensor([-1])])[: len(target)])
+
+        plain_tags = without_tempo_and_mode(tags)
+        examples.append(Example(target, fpb, major, variant(tags),
+                                variant(plain_tags) if plain_tags != tags else None))
     return examples
 
 
 def make_batch(examples: list[Example], indices: list[int], cfg_dropout: float,
-               generator: torch.Generator) -> Batch:
-    """Right-padded batch of ``examples[indices]``; each row unconditional with ``cfg_dropout``."""
+               generator: torch.Generator, bank: ReferenceBank | None = None,
+               reference_chance: float = 0.0, strip_chance: float = 0.0) -> Batch:
+    """Right-padded batch of ``examples[indices]``.
+
+    Each row is unconditional with ``cfg_dropout``; otherwise, with ``reference_chance`` (and a
+    ``bank``), it gets the vector of a bank clip with its tempo and mode, and then with
+    ``strip_chance`` the prompt without tempo and mode tags (the reference alone tells them).
+    """
     chosen = [examples[i] for i in indices]
     uncond = torch.rand(len(chosen), generator=generator) < cfg_dropout
+    reference = torch.zeros(len(chosen), MUQ_DIM)
+    prompts = []
+    for row, example in enumerate(chosen):
+        prompt = example.full
+        if bank is not None and not uncond[row] and torch.rand((), generator=generator) < reference_chance:
+            clips = bank.bucket(example.fpb, example.major)
+            if len(clips):
+                pick = clips[int(torch.randint(len(clips), (), generator=generator))]
+                reference[row] = torch.from_numpy(bank.vectors[pick])
+                if example.plain is not None and torch.rand((), generator=generator) < strip_chance:
+                    prompt = example.plain
+        prompts.append(prompt)
     return Batch(
-        tokens=pad_sequence([e.tokens for e in chosen], batch_first=True),
-        prompt_lens=torch.tensor([len(e.tokens) for e in chosen]),
-        muq_index=torch.tensor([e.muq_index for e in chosen]),
+        tokens=pad_sequence([p.tokens for p in prompts], batch_first=True),
+        prompt_lens=torch.tensor([len(p.tokens) for p in prompts]),
+        muq_index=torch.tensor([p.muq_index for p in prompts]),
         frames=pad_sequence([e.frames for e in chosen], batch_first=True),
         frame_lens=torch.tensor([e.frames.shape[0] for e in chosen]),
         uncond=uncond,
-        pointer=pad_sequence([e.pointer for e in chosen], batch_first=True, padding_value=-1),
+        pointer=pad_sequence([p.pointer for p in prompts], batch_first=True, padding_value=-1),
+        reference=reference,
     )
 
 
@@ -310,11 +360,13 @@ def embed_batch(model: HeartMuLa, batch: Batch) -> torch.Tensor:
     """Backbone input ``[B, S, Db]``: each row's prompt rows then its frame rows 0..T-2, right-padded.
 
     Prompt rows follow :meth:`HeartMuLa.embed_prompt`: text embeddings with the MuQ row replaced
-    by ``muq_linear.bias`` (no reference audio), or the unconditional embedding everywhere.
+    by ``muq_linear(reference)`` (``muq_linear.bias`` for rows without a reference, whose vector
+    is zeros), or the unconditional embedding everywhere.
     """
     text = model.text_embeddings(batch.tokens)  # [B, L, Db]
     rows = torch.arange(text.shape[0], device=text.device)
-    text = text.index_put((rows, batch.muq_index), model.muq_linear.bias.expand(text.shape[0], -1))
+    muq_rows = model.muq_linear(batch.reference.to(text.dtype))  # [B, Db]
+    text = text.index_put((rows, batch.muq_index), muq_rows.to(text.dtype))
     uncond = model.unconditional_text_embedding.weight[0]
     text = torch.where(batch.uncond[:, None, None], uncond.expand_as(text), text)
     history = model.embed_frames(batch.frames[:, :-1])  # [B, T-1, Db]
@@ -414,8 +466,30 @@ class TrainResult:
     steps_per_second: float
 
 
-def train(settings: TrainSettings) -> TrainResult:
-    """Run the training described in the module docstring; the model comes back in eval mode."""
+def load_or_build_bank(settings: TrainSettings) -> ReferenceBank | None:
+    """The reference bank (:mod:`.reference_bank`): read from ``settings.bank`` when that file
+    exists, else built (and written there when a path is given); None without references."""
+    if settings.reference_chance <= 0:
+        return None
+    path = Path(settings.bank) if settings.bank else None
+    if path is not None and path.is_file():
+        bank = ReferenceBank.load(path)
+        log.info("reference bank: %d clips from %s", len(bank.vectors), path)
+        return bank
+    start = time.perf_counter()
+    bank = build_bank(settings.seed, settings.bank_clips, workers=settings.workers)
+    log.info("reference bank: %d clips rendered and embedded in %.1f s", len(bank.vectors),
+             time.perf_counter() - start)
+    if path is not None:
+        bank.save(path)
+    return bank
+
+
+def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainResult:
+    """Run the training described in the module docstring; the model comes back in eval mode.
+
+    With ``settings.save_every`` and ``checkpoint_out``, the checkpoint is also written there
+    every that many steps (a run cut short still leaves a model)."""
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     device = resolve_train_device(settings.device)
@@ -423,7 +497,7 @@ def train(settings: TrainSettings) -> TrainResult:
     config = build_config(settings, tokenizer.tokenizer.get_vocab_size())
     start = time.perf_counter()
     examples = make_examples(settings, tokenizer)
-    longest = max(len(e.tokens) + e.frames.shape[0] for e in examples)
+    longest = max(len(e.full.tokens) + e.frames.shape[0] for e in examples)
     if longest > config.backbone.max_seq_len:
         raise ValueError(f"an example needs {longest} positions, over max_seq_len {config.backbone.max_seq_len}")
     log.info("%d songs in %.1f s (longest %d positions)", len(examples), time.perf_counter() - start, longest)
@@ -433,6 +507,7 @@ def train(settings: TrainSettings) -> TrainResult:
     else:
         tie_syllable_embeddings(model)
     log.info("model: %.2f M parameters on %s", count_parameters(model) / 1e6, device)
+    bank = load_or_build_bank(settings)
     optimizer = make_optimizer(model, settings)
     generator = torch.Generator().manual_seed(settings.seed)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -442,7 +517,8 @@ def train(settings: TrainSettings) -> TrainResult:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, settings)
         indices = torch.randint(len(examples), (settings.batch,), generator=generator).tolist()
-        batch = make_batch(examples, indices, settings.cfg_dropout, generator).to(device)
+        batch = make_batch(examples, indices, settings.cfg_dropout, generator, bank,
+                           settings.reference_chance, settings.strip_chance).to(device)
         with autocast:
             loss, per_codebook = loss_fn(model, batch, settings.pointer_weight, settings.onset_weight,
                                          settings.intro_weight)
@@ -460,6 +536,10 @@ def train(settings: TrainSettings) -> TrainResult:
                      sum(recent) / len(recent), per_codebook[0].item(), pointer, lr_at(step, settings),
                      done / max(now - last, 1e-9))
             last = now
+        if (checkpoint_out is not None and settings.save_every and (step + 1) % settings.save_every == 0
+                and step + 1 < settings.steps):
+            write_checkpoint(checkpoint_out, model, config, settings.save_dtype)
+            model.train()
     rate = settings.steps / max(time.perf_counter() - start, 1e-9)
     return TrainResult(model.eval(), config, losses, rate)
 
@@ -486,6 +566,7 @@ def write_checkpoint(out: Path | str, model: HeartMuLa, config: HeartMuLaConfig,
     write_demo_tokenizer(out / "tokenizer.json")
     write_frontend_file(out, FRONTEND_NAME)
     write_alignment_heads(out, [(config.backbone.num_layers - 1, POINTER_HEAD)])
+    write_embedder_file(out, REFERENCE_EMBEDDER)
     gen: GenConfig = demo_gen_config(AUDIO_EOS_ID)
     write_gen_config(out / "gen_config.json", gen)
     log.info("wrote %s (weights %.2f MB, %s)", out, size / 1e6, save_dtype)
@@ -523,6 +604,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
     parser.add_argument("--intro-weight", type=float, default=defaults.intro_weight,
                         help="weight of the first frames' loss (where the tags decide tempo and mode)")
     parser.add_argument("--init", default=None, help="start from this demo checkpoint root (fine-tuning)")
+    parser.add_argument("--reference-chance", type=float, default=defaults.reference_chance,
+                        help="share of conditional rows given a reference vector of their tempo and mode")
+    parser.add_argument("--strip-chance", type=float, default=defaults.strip_chance,
+                        help="share of rows with a reference whose prompt loses its tempo and mode tags")
+    parser.add_argument("--bank", default=None,
+                        help="reference bank file (safetensors): read if it exists, else built and written")
+    parser.add_argument("--bank-clips", type=int, default=defaults.bank_clips,
+                        help="reference clips per (tempo, mode) bucket when the bank is built")
+    parser.add_argument("--save-every", type=int, default=defaults.save_every,
+                        help="also write the checkpoint every N steps (0: only at the end)")
     parser.add_argument("--save-dtype", choices=("bfloat16", "float32"), default=defaults.save_dtype)
     args = parser.parse_args(argv)
     settings = TrainSettings(steps=args.steps, batch=args.batch, seed=args.seed, device=args.device,
@@ -532,14 +623,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                              cfg_dropout=args.cfg_dropout, save_dtype=args.save_dtype,
                              workers=args.workers, pointer_weight=args.pointer_weight,
                              onset_weight=args.onset_weight, intro_weight=args.intro_weight,
-                             init=args.init)
+                             init=args.init, reference_chance=args.reference_chance,
+                             strip_chance=args.strip_chance, bank=args.bank, bank_clips=args.bank_clips,
+                             save_every=args.save_every)
     return args.out, settings
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     out, settings = parse_args(argv)
-    result = train(settings)
+    result = train(settings, out)
     write_checkpoint(out, result.model, result.config, settings.save_dtype)
     return 0
 
