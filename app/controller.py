@@ -1,7 +1,7 @@
 """The application state of one open song and every user action on it (no widgets here).
 
 :class:`SongController` owns the undo :class:`History` of ``SongDocument`` s, the audio of the
-current document, the file path, the dirty flag, the reference audio, the :class:`Player` and the
+current document (with its reference track), the file path, the dirty flag, the :class:`Player` and the
 :class:`EngineThread`. Widgets call its methods and listen to its signals; it never imports ``ui``.
 
 Rules:
@@ -17,6 +17,9 @@ Rules:
   whole new waveform envelope), so the GUI thread only copies what changed.
 * While a model job runs, editing actions are refused with a message (the window disables them);
   Generate restarts (the running job is cancelled and its result ignored); Cancel stops it.
+* A reference track (a dropped or chosen audio file) is embedded by a ``reference`` job on the
+  engine thread; its result becomes the song's ``doc.reference`` as one undoable edit, and every
+  later generation and edit is steered by it. Clearing it and its strength are undoable edits too.
 * Every error goes to :attr:`message` (level, text), blocking ones also to :attr:`blockingError`;
   both are logged.
 """
@@ -42,7 +45,13 @@ from . import (
     recovery,
 )
 from . import settings as settings_mod
-from .drops import AUDIO_SUFFIXES, SONG_SUFFIX, ReferenceAudio, read_lyrics_file, read_reference
+from .drops import (
+    AUDIO_SUFFIXES,
+    SONG_SUFFIX,
+    format_minutes,
+    read_lyrics_file,
+    read_reference,
+)
 from .playback import Player, PlayState
 from .system_info import format_eta
 from .worker import (
@@ -80,7 +89,8 @@ class SongController(QtCore.QObject):
     pathChanged = QtCore.Signal(object)  # Path or None
     dirtyChanged = QtCore.Signal(bool)
     historyChanged = QtCore.Signal()
-    referenceChanged = QtCore.Signal(object)  # ReferenceAudio or None
+    referenceChanged = QtCore.Signal(object)  # the song's reference (engine Reference) or None
+    referenceAnalysing = QtCore.Signal(str)  # name of the audio file being embedded ("": none)
     lyricsImported = QtCore.Signal(str)  # text of a dropped .txt: the window puts it in the editor
     exportFinished = QtCore.Signal(str, str)  # path, error ("" when written)
     _exportDone = QtCore.Signal(str, str)
@@ -111,7 +121,7 @@ class SongController(QtCore.QObject):
         self.path: Path | None = None
         self.song_id = uuid.uuid4().hex
         self.dirty = False
-        self.reference: ReferenceAudio | None = None
+        self._shown_reference: Any = None
         self.model_info: ModelInfo | None = None
         self.selection: tuple[int, int] | None = None  # frames [start, end)
         self.current_section: int | None = None
@@ -135,6 +145,11 @@ class SongController(QtCore.QObject):
     @property
     def doc(self) -> Any:
         return None if self.history is None else self.history.current
+
+    @property
+    def reference(self) -> Any:
+        """The current song's reference track (``doc.reference``), or None."""
+        return getattr(self.doc, "reference", None)
 
     @property
     def busy(self) -> bool:
@@ -302,6 +317,9 @@ class SongController(QtCore.QObject):
             log.info("dropped the result of stale job %d (%s)", result.job_id, result.op)
 
     def _apply_result(self, result: JobResult) -> None:
+        if result.op == "reference":
+            self._apply_reference(result)
+            return
         self._end_model_job()
         if self.history is None:
             self.history = self.engine.History(result.base)
@@ -344,9 +362,14 @@ class SongController(QtCore.QObject):
         if self._model_job is None or job_id != self._model_job.job_id:
             return
         label = self._model_job.label
+        if self._model_job.op == "reference" and expected:
+            name = Path(self._model_job.kwargs["path"]).name
+            label, text = f"Cannot use {name} as the reference", text.removeprefix(f"{name}: ")
+            expected_text = f"{label}: {text}"
+        else:
+            expected_text = f"{label} failed: {text}"
         self._abort_model_job()
-        self.report(f"{label} failed: {text}" if expected else text, blocking=not expected,
-                    title=f"{label} failed")
+        self.report(expected_text if expected else text, blocking=not expected, title=f"{label} failed")
 
     def _on_cancelled(self, job_id: int) -> None:
         if self._model_job is None or job_id != self._model_job.job_id:
@@ -367,6 +390,8 @@ class SongController(QtCore.QObject):
                 self._render_job = self._submit("render", self.doc, known_audio=self.audio, shown_audio=None)
 
     def _end_model_job(self) -> None:
+        if self._model_job is not None and self._model_job.op == "reference":
+            self.referenceAnalysing.emit("")
         self._model_job = None
         self._streaming = False
         self.busyChanged.emit(False, "")
@@ -399,7 +424,7 @@ class SongController(QtCore.QObject):
             self.report("Write some tags or lyrics first.")
             return None
         return self._start_model_job("generate", None, tags=self.draft_tags, lyrics=self.draft_lyrics,
-                                     seconds=self.draft_seconds, seed=self.draft_seed)
+                                     seconds=self.draft_seconds, seed=self.draft_seed, reference=self.reference)
 
     def extend(self, seconds: float = 15.0) -> Job | None:
         if not self._need_frames("Extend"):
@@ -757,9 +782,8 @@ class SongController(QtCore.QObject):
                 self.lyricsImported.emit(text)
                 self.message.emit("info", f"Lyrics from {path.name}.")
                 return "lyrics"
-            if suffix in AUDIO_SUFFIXES:
-                self.set_reference(path)
-                return "reference"
+            if suffix in AUDIO_SUFFIXES:  # embedded on the engine thread; errors are reported there
+                return "reference" if self.set_reference(path) is not None else ""
         except HeartMuLaError as exc:
             self.report(str(exc))
             return ""
@@ -767,13 +791,70 @@ class SongController(QtCore.QObject):
                     f"or a reference audio file ({', '.join(AUDIO_SUFFIXES)}).")
         return ""
 
-    def set_reference(self, path: str | Path | None) -> None:
-        """Store a reference track (validated with soundfile); None removes it."""
-        self.reference = None if path is None else read_reference(path)
-        self.referenceChanged.emit(self.reference)
-        if self.reference is not None:
-            self.message.emit("info", f"Reference: {self.reference.summary}. "
-                                      "Conditioning on a reference arrives in a later version.")
+    # --- reference track -------------------------------------------------------------------------
+
+    def set_reference(self, path: str | Path | None) -> Job | None:
+        """Steer the song with the audio file at ``path`` (None: remove the reference).
+
+        The file is checked here (type, readable) and embedded by a ``reference`` job on the
+        engine thread; when it is done the song's reference is set as one undoable edit. A bad
+        file is reported and changes nothing.
+        """
+        if path is None:
+            self.clear_reference()
+            return None
+        path = Path(path)
+        try:
+            read_reference(path)  # a header read: unreadable files are refused at once
+        except HeartMuLaError as exc:
+            self.report(str(exc))
+            return None
+        params: dict[str, Any] = {"path": str(path), "strength": 1.0}
+        if self.doc is None:  # no song yet (the model is loading): the job starts one from the drafts
+            params.update(tags=self.draft_tags, lyrics=self.draft_lyrics, seconds=self.draft_seconds,
+                          seed=self.draft_seed)
+        job = self._start_model_job("reference", self.doc, **params)
+        if job is not None:
+            self.referenceAnalysing.emit(path.name)
+            if not self.loading:
+                self.progressChanged.emit(0, 0, f"Analysing {path.name}…")
+            log.info("reference %s: embedding on the engine thread (job %d)", path, job.job_id)
+        return job
+
+    def _apply_reference(self, result: JobResult) -> None:
+        self._end_model_job()
+        ref = result.doc.reference
+        if self.history is None:  # the song did not exist yet: it starts with this reference
+            self.history = self.engine.History(result.doc)
+            self._mark_dirty()
+            self._emit_document()
+        else:
+            self._edit(self.doc.with_reference(ref), f"Set reference {ref.name}")
+        self.message.emit("info", f"Reference: {ref.name} ({format_minutes(ref.seconds)}), analysed in "
+                                  f"{result.seconds:.1f} s. Generate and every edit now follow its style.")
+
+    def clear_reference(self) -> None:
+        """Remove the song's reference track (undoable)."""
+        if self.reference is None:
+            return
+        self._edit(self.doc.with_reference(None), "Clear reference")
+
+    def set_reference_strength(self, strength: float) -> None:
+        """How strongly the reference steers the song: 0 (no effect) … 1 (as trained) … 2 (undoable)."""
+        ref = self.reference
+        if ref is None or abs(float(strength) - float(ref.strength)) < 1e-6:
+            return
+        if self.busy:
+            self.message.emit("warning", f"{self._model_job.label} is running: wait or press Cancel.")
+            self.referenceChanged.emit(ref)  # the panel shows the song's strength again
+            return
+        try:
+            doc = self.doc.with_reference_strength(float(strength))
+        except HeartMuLaError as exc:
+            self.report(str(exc))
+            self.referenceChanged.emit(ref)
+            return
+        self._edit(doc, f"Reference strength {round(float(strength) * 100)} %")
 
     # --- autosave and recovery --------------------------------------------------------------------
 
@@ -839,6 +920,10 @@ class SongController(QtCore.QObject):
     def _emit_document(self) -> None:
         self.documentChanged.emit(self.doc)
         self.historyChanged.emit()
+        ref = self.reference
+        if ref is not self._shown_reference:
+            self._shown_reference = ref
+            self.referenceChanged.emit(ref)
 
     def shutdown(self) -> None:
         """Stop the engine thread, the timers and the audio device (window close)."""

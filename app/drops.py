@@ -1,8 +1,9 @@
 """Files dropped on the window: what kind they are and how to read them (no Qt here).
 
 Songs (``.hmsong``) are opened by the controller; lyrics (``.txt``) are read as UTF-8 text; audio
-files are validated with soundfile and become the song's *reference* track. Conditioning on a
-reference arrives in a later version: for now the editor stores and shows it only.
+files are checked with soundfile (a header read, cheap enough for the GUI thread) before the
+controller has the engine embed them as the song's *reference* track, which steers generation
+and every edit.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ DROP_SUFFIXES = (SONG_SUFFIX, LYRICS_SUFFIX, *AUDIO_SUFFIXES)
 
 @dataclass(frozen=True)
 class ReferenceAudio:
-    """A dropped reference track (conditioning arrives in a later version; only shown for now)."""
+    """What a quick look at a dropped audio file found (the engine reads and embeds it later)."""
 
     path: Path
     seconds: float
@@ -30,6 +31,12 @@ class ReferenceAudio:
     @property
     def summary(self) -> str:
         return f"{self.path.name} ({self.seconds:.1f} s)"
+
+
+def format_minutes(seconds: float) -> str:
+    """``m:ss`` (a reference track's length)."""
+    total = round(max(0.0, float(seconds)))
+    return f"{total // 60}:{total % 60:02d}"
 
 
 def read_reference(path: str | Path) -> ReferenceAudio:

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_HZ = 30
 MODEL_OPS = ("generate", "extend", "resample", "fix_line", "regenerate_section", "delete_section",
-             "duplicate_section")
+             "duplicate_section", "reference")
 OP_LABELS = {
     "load": "Loading model",
     "new": "New song",
@@ -53,6 +53,7 @@ OP_LABELS = {
     "delete_section": "Delete section",
     "duplicate_section": "Duplicate section",
     "render": "Render audio",
+    "reference": "Analyse reference",
 }
 
 
@@ -307,9 +308,16 @@ class EngineWorker(QtCore.QObject):
         batcher = _Batcher(job, self.progress.emit, keep_audio=job.op == "generate")
         hooks = {"on_progress": batcher, "cancel": lambda: self.is_cancelled(job.job_id)}
         p, editor, doc = job.kwargs, self.editor, job.doc
-        if job.op in ("new", "generate") and doc is None:
+        if job.op in ("new", "generate", "reference") and doc is None:
             doc = editor.new_document(p["tags"], p["lyrics"], seconds=p.get("seconds", 60.0), seed=p.get("seed", 0))
+            if p.get("reference") is not None:  # a new song keeps the reference set for it
+                doc = doc.with_reference(p["reference"])
         base = doc
+        if job.op == "reference":  # read and embed the file; the song's frames do not change
+            ref = call_supported(editor.reference_from_file, p["path"], strength=p.get("strength", 1.0))
+            if self.is_cancelled(job.job_id):
+                raise Cancelled(f"{job.label} was cancelled")
+            return JobResult(job.job_id, job.op, doc.with_reference(ref), base, None, time.perf_counter() - t0)
         if job.op == "new":
             result = doc
         elif job.op == "render":

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .checkpoint import DEMO_MODEL_DIR as DEFAULT_MODEL_DIR
-from .cli_edit import add_commands, cmd_edit, cmd_frames, cmd_info, cmd_new, cmd_render
+from .cli_edit import CliError, add_commands, cmd_edit, cmd_frames, cmd_info, cmd_new, cmd_render, strength
 from .errors import FramesError, HeartMuLaError
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--codec-dtype", default="auto",
                    help="HeartCodec precision: auto (tf32 on CUDA, else float32), float32, tf32, bfloat16")
     g.add_argument("--frames-out", help="also save the int frames [T, 8] as .npy")
+    g.add_argument("--reference", metavar="FILE", help="reference track (.wav .flac .ogg .mp3) steering the style")
+    g.add_argument("--reference-strength", type=strength, metavar="X", default=None,
+                   help="how strongly the reference steers: 0 (not at all) to 2; default 1")
+    g.add_argument("--muq-dir", default=None, help="local MuQ-MuLan folder (official checkpoints only)")
     g.add_argument("--ignore-eos", action="store_true", help="generate the full length even after EOS")
     g.add_argument("--compile", action="store_true",
                    help="CUDA: torch.compile the decode layers (~30%% faster generation, ~10 s warm-up)")
@@ -154,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def reference_vector(args, pipe) -> torch.Tensor | None:
+    """``--reference`` embedded for ``pipe``'s checkpoint, times ``--reference-strength`` (or None)."""
+    from .reference import EmbeddingCache, default_cache_folder, embed_reference_file, embedder_for_checkpoint
+
+    if not args.reference:
+        if args.reference_strength is not None:
+            raise CliError("--reference-strength needs --reference FILE")
+        return None
+    embedder = embedder_for_checkpoint(pipe.paths.root, args.muq_dir)
+    ref = embed_reference_file(args.reference, embedder, EmbeddingCache(default_cache_folder()))
+    strength_value = 1.0 if args.reference_strength is None else args.reference_strength
+    sys.stderr.write(f"reference: {ref.name} ({ref.seconds:.1f} s, strength {strength_value:g})\n")
+    return torch.from_numpy(ref.vector * strength_value)
+
+
 def cmd_generate(args) -> int:
     from .audio import audio_format, write_audio
     from .pipeline import Pipeline
@@ -168,6 +187,7 @@ def cmd_generate(args) -> int:
                          memory="low" if args.low_memory else "normal")
     log.info("model loaded in %.1f s", time.perf_counter() - t0)
     prompt = pipe.encode_prompt(args.tags, lyrics)
+    muq_embed = reference_vector(args, pipe)
     max_frames = pipe.frames_for_seconds(args.seconds)
     if pipe.device.type == "cuda":
         seconds = pipe.warm_up(prompt, max_frames=max_frames, settings=settings, compile_layers=args.compile)
@@ -175,7 +195,7 @@ def cmd_generate(args) -> int:
     progress = Progress(max_frames, pipe.frame_rate)
     frames = []
     for frame in pipe.generate(prompt, max_frames=max_frames, settings=settings, seed=args.seed,
-                               stop_at_eos=not args.ignore_eos):
+                               stop_at_eos=not args.ignore_eos, muq_embed=muq_embed):
         frames.append(frame)
         progress.update(len(frames))
     ended = "ended at EOS" if len(frames) < max_frames else "reached the length limit"

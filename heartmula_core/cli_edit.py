@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import HeartMuLaError
 
-EDIT_ORDER = ("undo", "redo", "choose_take", "pin", "unpin", "fix_line", "regenerate_section", "delete_section",
+EDIT_ORDER = ("undo", "redo", "no_reference", "reference", "reference_strength", "choose_take", "pin", "unpin", "fix_line", "regenerate_section", "delete_section",
               "duplicate_section", "insert_section", "resample")
 
 
@@ -45,6 +45,16 @@ def add_commands(sub, positive) -> None:
         p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
         p.add_argument("--dtype", default="auto", help="HeartMuLa dtype (auto, float32, bfloat16, float16)")
 
+    def reference_args(p, edit: bool = False):
+        p.add_argument("--reference", metavar="FILE",
+                       help="reference track (.wav .flac .ogg .mp3) steering the style; "
+                            + ("set for later edits" if edit else "used for the whole song"))
+        p.add_argument("--reference-strength", type=strength, metavar="X", default=None,
+                       help="how strongly the reference steers: 0 (not at all) to 2; default 1")
+        p.add_argument("--muq-dir", default=None, help="local MuQ-MuLan folder (official checkpoints only)")
+        if edit:
+            p.add_argument("--no-reference", action="store_true", help="remove the song's reference track")
+
     n = sub.add_parser("new", help="generate a new song project (.hmsong)")
     n.add_argument("song", help="the .hmsong file to write")
     n.add_argument("--tags", default="", help='e.g. "pop, happy, piano"')
@@ -52,6 +62,7 @@ def add_commands(sub, positive) -> None:
     n.add_argument("--seconds", type=positive(float), default=60.0, help="maximum length (60)")
     n.add_argument("--seed", type=int, default=0)
     model_args(n)
+    reference_args(n)
 
     e = sub.add_parser("edit", help="edit a song project in place (each option is one undoable step)")
     e.add_argument("song")
@@ -70,6 +81,7 @@ def add_commands(sub, positive) -> None:
     e.add_argument("--choose-take", type=positive(int), metavar="ID", help="apply take ID (see info)")
     e.add_argument("--undo", action="count", default=0, help="undo the last step (repeat to undo more)")
     e.add_argument("--redo", action="count", default=0)
+    reference_args(e, edit=True)
     model_args(e)
 
     r = sub.add_parser("render", help="write a song project's audio (.wav, .flac, .mp3, .ogg)")
@@ -86,10 +98,24 @@ def add_commands(sub, positive) -> None:
     f.add_argument("out")
 
 
+def strength(text: str) -> float:
+    """argparse type of ``--reference-strength``: a number in 0..2."""
+    from .editing.document import MAX_REFERENCE_STRENGTH
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= MAX_REFERENCE_STRENGTH:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_REFERENCE_STRENGTH:g}, got {value:g}")
+    return value
+
+
 def _editor(args):
     from .editing import Editor
 
-    return Editor.load(args.model, device=args.device, dtype=None if args.dtype == "auto" else args.dtype)
+    return Editor.load(args.model, device=args.device, dtype=None if args.dtype == "auto" else args.dtype,
+                       muq_folder=getattr(args, "muq_dir", None))
 
 
 def _progress(label: str):
@@ -109,6 +135,10 @@ def cmd_new(args, read_text) -> int:
     lyrics = read_text(args.lyrics, "lyrics")
     editor = _editor(args)
     doc = editor.new_document(args.tags, lyrics, seconds=args.seconds, seed=args.seed)
+    if args.reference:
+        doc = doc.with_reference(editor.reference_from_file(args.reference, _strength(args)))
+    elif args.reference_strength is not None:
+        raise CliError("--reference-strength needs --reference FILE")
     doc = editor.generate(doc, on_progress=_progress("generating"))
     audio = AudioCache(editor.pipeline.codec, seed=doc.seed).render(doc.frames)
     save_song(args.song, doc, audio, editor.sample_rate, History(doc, "generate"))
@@ -123,8 +153,21 @@ def _frames(doc, span: tuple[float, float]) -> tuple[int, int]:
     return start, end
 
 
+def _strength(args) -> float:
+    return 1.0 if args.reference_strength is None else args.reference_strength
+
+
 def _apply(step: str, value, doc, args, get_editor):
     """One edit step -> (new document, label)."""
+    if step == "no_reference":
+        return doc.with_reference(None), "clear reference"
+    if step == "reference":
+        ref = get_editor().reference_from_file(value, _strength(args))
+        return doc.with_reference(ref), f"set reference {ref.name}"
+    if step == "reference_strength":
+        if args.reference:  # already applied with the new reference
+            return doc, None
+        return doc.with_reference_strength(value), f"reference strength {value:g}"
     common = {"candidates": args.candidates, "seed": args.seed, "on_progress": _progress(step.replace("_", " "))}
     if step == "choose_take":
         return doc.with_take(value), f"choose take {value}"
@@ -171,6 +214,8 @@ def cmd_edit(args) -> int:
                 doc = history.undo() if name == "undo" else history.redo()
         else:
             doc, label = _apply(name, value, doc, args, get_editor)
+            if label is None:
+                continue
             history.push(doc, label)
         sys.stderr.write(f"\n{name.replace('_', ' ')}: done\n")
     editor = get_editor()
@@ -214,6 +259,9 @@ def song_info(doc, history=None) -> dict:
         "takes": [{"id": t.id, "label": t.label, "start": sec(t.start), "end": sec(t.end), "applied": t.applied,
                    "seam_score": t.seam_score, "score": None if t.score != t.score else t.score} for t in doc.takes],
         "undo": history.undo_label if history else None, "redo": history.redo_label if history else None,
+        "reference": None if doc.reference is None else {
+            "name": doc.reference.name, "seconds": round(doc.reference.seconds, 2), "strength": doc.reference.strength,
+            "embedder": doc.reference.embedder, "sha256": doc.reference.sha256},
     }
 
 
@@ -237,6 +285,9 @@ def cmd_info(args) -> int:
         seam = "" if t["seam_score"] is None else f" seam {t['seam_score']:.1f}"
         print(f"  take {t['id']:>3} {t['label']:<14} {t['start']:.2f} - {t['end']:.2f} s{seam}"
               f"{'  (applied)' if t['applied'] else ''}")
+    ref = info["reference"]
+    if ref:
+        print(f"  reference: {ref['name']} ({ref['seconds']:.1f} s, strength {ref['strength']:g}, {ref['embedder']})")
     print(f"  undo: {info['undo'] or '-'}   redo: {info['redo'] or '-'}")
     return 0
 

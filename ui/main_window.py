@@ -385,14 +385,17 @@ class MainWindow(QtWidgets.QMainWindow):
         c.pathChanged.connect(lambda _: self._update_title())
         c.dirtyChanged.connect(lambda _: self._update_title())
         c.historyChanged.connect(self._sync_actions)
-        c.referenceChanged.connect(lambda ref: self.song.set_reference(ref.summary if ref else None))
+        c.referenceChanged.connect(self.song.set_reference)
+        c.referenceAnalysing.connect(self.song.set_analysing)
         c.lyricsImported.connect(self.lyrics.set_text)
 
         self.song.tagsEdited.connect(lambda text: c.set_draft(tags=text))
         self.song.tagsCommitted.connect(c.commit_tags)
         self.song.lengthChanged.connect(lambda v: c.set_draft(seconds=v))
         self.song.seedChanged.connect(lambda v: c.set_draft(seed=v))
-        self.song.referenceCleared.connect(lambda: c.set_reference(None))
+        self.song.referenceCleared.connect(c.clear_reference)
+        self.song.referenceStrengthChanged.connect(c.set_reference_strength)
+        self.song.referenceChooseRequested.connect(self.choose_reference)
         self.lyrics.lyricsEdited.connect(lambda text: c.set_draft(lyrics=text))
         self.lyrics.fixRequested.connect(c.fix_line)
         self.lyrics.keepTextRequested.connect(c.apply_lyrics_text)
@@ -704,6 +707,18 @@ class MainWindow(QtWidgets.QMainWindow):
         path = self.ask_open_path()
         if path:
             self.open_file(path)
+
+    def choose_reference(self) -> None:
+        path = self.ask_reference_path()
+        if path:
+            self.c.set_reference(path)
+
+    def ask_reference_path(self) -> str:
+        start = str(self.c.path.parent) if self.c.path else ""
+        patterns = " ".join(f"*{s}" for s in AUDIO_SUFFIXES)
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Choose a reference track", start,
+                                                        f"Audio ({patterns})")
+        return path
 
     def ask_open_path(self) -> str:
         start = str(self.c.path.parent) if self.c.path else ""

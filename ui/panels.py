@@ -10,10 +10,13 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import qt_fixes  # noqa: F401  (PySide6 6.12 refcount workaround, applied on import)
+from app.drops import format_minutes
 from heartmula_core.prompt import parse_lyrics
 
 from .timeline import format_time, section_color
@@ -43,14 +46,236 @@ def tool_button(text: str, tip: str, *, icon: QtWidgets.QStyle.StandardPixmap | 
     return button
 
 
+# --- reference track -------------------------------------------------------------------------------
+
+
+class WaveformPreview(QtWidgets.QWidget):
+    """A small waveform from a ``[N, 2]`` min/max preview (one bar per pixel column)."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.preview: np.ndarray | None = None
+        self.setMinimumSize(60, 40)
+        self.setFixedHeight(40)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
+
+    def set_preview(self, preview: np.ndarray | None) -> None:
+        p = None if preview is None else np.asarray(preview, np.float32)
+        self.preview = p if p is not None and p.ndim == 2 and p.shape[0] and p.shape[1] >= 2 else None
+        self.update()
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
+        painter = QtGui.QPainter(self)
+        w, h = self.width(), self.height()
+        mid = h / 2
+        pal = self.palette()
+        painter.fillRect(self.rect(), pal.color(QtGui.QPalette.ColorRole.Base))
+        painter.setPen(QtGui.QPen(pal.color(QtGui.QPalette.ColorRole.Mid), 1))
+        painter.drawLine(QtCore.QPointF(0, mid), QtCore.QPointF(w, mid))
+        if self.preview is None or w <= 0:
+            painter.end()
+            return
+        p = self.preview
+        peak = float(np.max(np.abs(p))) or 1.0
+        edges = np.linspace(0, len(p), w + 1).astype(int)
+        painter.setPen(QtGui.QPen(pal.color(QtGui.QPalette.ColorRole.Highlight), 1))
+        lines = []
+        for x in range(w):
+            a, b = edges[x], max(edges[x + 1], edges[x] + 1)
+            lo, hi = float(p[a:b, 0].min()), float(p[a:b, 1].max())
+            y0, y1 = mid - hi / peak * (mid - 2), mid - lo / peak * (mid - 2)
+            lines.append(QtCore.QLineF(x + 0.5, y0, x + 0.5, max(y1, y0 + 1)))
+        painter.drawLines(lines)
+        painter.end()
+
+
+class ElidedLabel(QtWidgets.QLabel):
+    """A one-line label that shortens its text with "…" in the middle when it is too narrow."""
+
+    def __init__(self, text: str = "", parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._full = text
+        self.setMinimumWidth(40)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self._elide()
+
+    def text(self) -> str:
+        return self._full
+
+    def shown_text(self) -> str:
+        return super().text()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, QtCore.Qt.TextElideMode.ElideMiddle, max(0, self.width()))
+        super().setText(shown)
+
+
+class ReferenceZone(QtWidgets.QFrame):
+    """The song's reference track: empty (drop or choose one), analysing, or set (name, length,
+    waveform, strength, clear).
+
+    Signals: ``chooseRequested()``, ``cleared()``, ``strengthChanged(float)`` (0..2; on slider
+    release, or after keyboard/wheel steps settle, so one gesture is one undo step).
+    """
+
+    chooseRequested = QtCore.Signal()
+    cleared = QtCore.Signal()
+    strengthChanged = QtCore.Signal(float)
+
+    SETTLE_MS = 400
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("referenceZone")
+        self.setStyleSheet("QFrame#referenceZone { border: 1px dashed palette(mid); border-radius: 5px; }"
+                           "QFrame#referenceZone[active=\"true\"] { border: 1px solid palette(highlight); }")
+        self._strength = 1.0
+        self.analysing = ""
+
+        self.empty = QtWidgets.QLabel()
+        self.empty.setWordWrap(True)
+        self.empty.setEnabled(False)
+        self.choose = QtWidgets.QPushButton("Choose…")
+        self.choose.setToolTip("Choose a reference track (.wav .flac .ogg .mp3) whose style the song follows")
+        self.choose.clicked.connect(self.chooseRequested)
+
+        self.name = ElidedLabel()
+        self.name.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.duration = QtWidgets.QLabel()
+        self.duration.setEnabled(False)
+        self.waveform = WaveformPreview()
+        self.clear = tool_button("✕", "Remove the reference track (undoable)")
+        self.clear.clicked.connect(self.cleared)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 200)
+        self.slider.setSingleStep(5)
+        self.slider.setPageStep(25)
+        self.slider.setValue(100)
+        self.slider.setToolTip("How strongly the reference steers the song: 0 % no effect, 100 % as "
+                               "trained, 200 % exaggerated. Applies to the next generation or edit.")
+        self.strength_label = QtWidgets.QLabel("100 %")
+        self.strength_label.setMinimumWidth(44)
+        self.strength_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        self._settle = QtCore.QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(self.SETTLE_MS)
+        self._settle.timeout.connect(self._commit_strength)
+        self.slider.valueChanged.connect(self._on_slider)
+        self.slider.sliderReleased.connect(self._commit_strength)
+
+        self.empty_page = QtWidgets.QWidget()
+        empty_row = QtWidgets.QHBoxLayout(self.empty_page)
+        empty_row.setContentsMargins(0, 0, 0, 0)
+        empty_row.addWidget(self.empty, 1)
+        empty_row.addWidget(self.choose, 0, QtCore.Qt.AlignmentFlag.AlignVCenter)
+
+        self.set_page = QtWidgets.QWidget()
+        grid = QtWidgets.QGridLayout(self.set_page)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(3)
+        head = QtWidgets.QHBoxLayout()
+        head.setSpacing(8)
+        font = self.name.font()
+        font.setBold(True)
+        self.name.setFont(font)
+        head.addWidget(self.name, 1)
+        head.addWidget(self.duration)
+        head.addWidget(self.clear)
+        grid.addLayout(head, 0, 0, 1, 3)
+        grid.addWidget(self.waveform, 1, 0, 1, 3)
+        grid.addWidget(QtWidgets.QLabel("Reference strength"), 2, 0)
+        grid.addWidget(self.slider, 2, 1)
+        grid.addWidget(self.strength_label, 2, 2)
+        grid.setColumnStretch(1, 1)
+
+        self.stack = QtWidgets.QStackedLayout()
+        self.stack.addWidget(self.empty_page)
+        self.stack.addWidget(self.set_page)
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(8, 6, 6, 6)
+        outer.addLayout(self.stack)
+        self.reference: Any = None
+        self.set_reference(None)
+
+    # --- state -------------------------------------------------------------------------------------
+
+    def set_reference(self, reference: Any) -> None:
+        """Show ``reference`` (anything with ``name``, ``seconds``, ``strength``, ``preview``) or the
+        empty state (None). Emits nothing."""
+        self.reference = reference
+        self._settle.stop()
+        if reference is not None:
+            self.name.setText(str(reference.name))
+            self.name.setToolTip(f"{reference.name}\nembedder: {getattr(reference, 'embedder', '') or 'unknown'}")
+            seconds = float(getattr(reference, "seconds", 0.0) or 0.0)
+            self.duration.setText(format_minutes(seconds) if seconds > 0 else "")
+            self.waveform.set_preview(getattr(reference, "preview", None))
+            self._strength = float(reference.strength)
+            self.slider.blockSignals(True)
+            self.slider.setValue(round(self._strength * 100))
+            self.slider.blockSignals(False)
+            self.strength_label.setText(f"{round(self._strength * 100)} %")
+        self._sync()
+
+    def set_analysing(self, name: str) -> None:
+        """``name``: the audio file being analysed ("" when done)."""
+        self.analysing = name
+        self._sync()
+
+    def text(self) -> str:
+        """What the zone says (for tests and accessibility)."""
+        if self.stack.currentWidget() is self.empty_page:
+            return self.empty.text()
+        return f"Reference {self.name.text()} {self.duration.text()} · strength {self.strength_label.text()}"
+
+    def _sync(self) -> None:
+        active = self.reference is not None
+        if self.analysing:
+            self.empty.setText(f"Analysing {self.analysing}…")
+            self.empty.setEnabled(True)
+        else:
+            self.empty.setText("Drop a reference track (.wav .flac .ogg .mp3) to steer the style, "
+                               "or lyrics (.txt) or a song (.hmsong), anywhere on the window")
+            self.empty.setEnabled(False)
+        self.stack.setCurrentWidget(self.set_page if active and not self.analysing else self.empty_page)
+        self.choose.setVisible(not self.analysing)
+        self.setProperty("active", active)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    # --- strength ----------------------------------------------------------------------------------
+
+    def _on_slider(self, value: int) -> None:
+        self.strength_label.setText(f"{value} %")
+        if not self.slider.isSliderDown():  # keyboard, wheel, click on the groove: wait until it settles
+            self._settle.start()
+
+    def _commit_strength(self) -> None:
+        self._settle.stop()
+        value = self.slider.value() / 100
+        if self.reference is not None and abs(value - self._strength) > 1e-6:
+            self._strength = value
+            self.strengthChanged.emit(value)
+
+
 # --- song prompt -----------------------------------------------------------------------------------
 
 
 class SongPanel(QtWidgets.QFrame):
-    """Tags, length, seed and the reference drop zone.
+    """Tags, length, seed and the reference drop zone (:class:`ReferenceZone`).
 
     Signals: ``tagsEdited(str)`` on every change, ``tagsCommitted(str)`` when editing ends,
-    ``lengthChanged(float)``, ``seedChanged(int)``.
+    ``lengthChanged(float)``, ``seedChanged(int)``, ``referenceCleared()``,
+    ``referenceChooseRequested()``, ``referenceStrengthChanged(float)``.
     """
 
     tagsEdited = QtCore.Signal(str)
@@ -58,6 +283,8 @@ class SongPanel(QtWidgets.QFrame):
     lengthChanged = QtCore.Signal(float)
     seedChanged = QtCore.Signal(int)
     referenceCleared = QtCore.Signal()
+    referenceChooseRequested = QtCore.Signal()
+    referenceStrengthChanged = QtCore.Signal(float)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -84,13 +311,13 @@ class SongPanel(QtWidgets.QFrame):
         dice = tool_button("⚄", "Pick a random seed")
         dice.clicked.connect(lambda: self.seed.setValue(random.randrange(2**31 - 1)))
 
-        self.reference = QtWidgets.QLabel()
-        self.reference.setObjectName("dropZone")
-        self.reference.setWordWrap(True)
-        self.reference.setToolTip("Drop a .wav, .flac, .ogg or .mp3 file on the window to set a reference track")
-        self.clear_reference = tool_button("✕", "Remove the reference track")
-        self.clear_reference.clicked.connect(self.referenceCleared)
-        self.set_reference(None)
+        self.reference = ReferenceZone()
+        self.reference.setToolTip("The reference track steers the song's style: drop a .wav, .flac, .ogg or "
+                                  ".mp3 file on the window, or press Choose…")
+        self.reference.cleared.connect(self.referenceCleared)
+        self.reference.chooseRequested.connect(self.referenceChooseRequested)
+        self.reference.strengthChanged.connect(self.referenceStrengthChanged)
+        self.clear_reference = self.reference.clear
 
         grid = QtWidgets.QGridLayout(self)
         grid.setContentsMargins(10, 8, 10, 8)
@@ -106,10 +333,7 @@ class SongPanel(QtWidgets.QFrame):
         seed_row.addWidget(self.seed, 1)
         seed_row.addWidget(dice)
         grid.addLayout(seed_row, 2, 2, 1, 2)
-        ref_row = QtWidgets.QHBoxLayout()
-        ref_row.addWidget(self.reference, 1)
-        ref_row.addWidget(self.clear_reference)
-        grid.addLayout(ref_row, 3, 0, 1, 4)
+        grid.addWidget(self.reference, 3, 0, 1, 4)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(2, 1)
 
@@ -124,17 +348,13 @@ class SongPanel(QtWidgets.QFrame):
                 widget.blockSignals(False)
         self.tags.setCursorPosition(0)
 
-    def set_reference(self, summary: str | None) -> None:
-        if summary:
-            self.reference.setText(f"<b>Reference:</b> {summary} — conditioning on a reference "
-                                   "arrives in a later version")
-        else:
-            self.reference.setText("Drop a reference track (.wav .flac .ogg .mp3), lyrics (.txt) "
-                                   "or a song (.hmsong) anywhere on the window")
-        self.reference.setProperty("active", bool(summary))
-        self.reference.style().unpolish(self.reference)
-        self.reference.style().polish(self.reference)
-        self.clear_reference.setVisible(bool(summary))
+    def set_reference(self, reference: Any) -> None:
+        """Show the song's reference track (None: the empty drop zone)."""
+        self.reference.set_reference(reference)
+
+    def set_analysing(self, name: str) -> None:
+        """An audio file is being analysed ("" when done)."""
+        self.reference.set_analysing(name)
 
 
 # --- lyrics ----------------------------------------------------------------------------------------

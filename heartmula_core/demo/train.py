@@ -36,11 +36,24 @@ steps/s) is logged every 50 steps.
 bfloat16 by default; the safetensors file must be ≤ 20 MB (:data:`MAX_WEIGHTS_BYTES`), else
 :class:`CheckpointTooLarge` is raised before anything but the weights is written.
 
-**Time, measured.** ``resources/demo-model`` is exactly these defaults (seed 0): on one H100
-(2026-11-25) composing the 12,000 songs took 51 s with 16 worker processes and the 3,600 steps
-took 6.6 min (4-15 steps/s; log in ``benchmarks/results/demo-train-h100-2026-11-25.log``), via
-``STEPS=3600 bash benchmarks/train_demo_gpu.sh --max-frames 640``. On 2 CPU cores only tiny
-smoke runs are practical (~0.8 steps/s even with 24-frame crops).
+**How resources/demo-model was made** (one H100, 2026-11-25, seed 0; logs in
+``benchmarks/results/``), in three runs, each starting from the previous one's output:
+
+1. ``STEPS=3600 bash benchmarks/train_demo_gpu.sh --max-frames 640 --reference-chance 0`` (from
+   scratch: composing the 12,000 songs 51 s with 16 processes, 3,600 steps 6.6 min);
+2. ``--init RUN1 --steps 1600 --lr 3e-4 --max-frames 960 --intro-weight 8 --save-every 200``
+   (whole songs up to 76 s, reference rows; 5.4 min at 5 steps/s);
+3. ``--init RUN2 --steps 1200 --lr 2e-4 --max-frames 960 --intro-weight 8 --key-weight 50``
+   (key and mode: 2.9 min at 7-9 steps/s).
+
+On 2 CPU cores only tiny smoke runs are practical (~0.8 steps/s even with 24-frame crops).
+
+**Reference audio.** With ``--reference-chance`` (0.5) a conditional row's MuQ row gets the
+built-in embedder's vector of another rendered song with the same tempo and mode
+(:mod:`.reference_bank`, built once, ``--bank FILE`` caches it); with ``--strip-chance`` (0.5) of
+those the prompt then loses its tempo and mode tags, so the reference alone carries them. Rows
+without a reference get the zero vector (``muq_linear.bias``), exactly as at inference. The
+checkpoint declares the embedder in ``reference_embedder.json``.
 
 **What made singing work.** Without help the model learned the music but not the words (held-out
 onset accuracy 3-8% after 1,200-2,200 H100 steps, token error rate ~0.98): it memorised
@@ -144,6 +157,7 @@ class TrainSettings:
     pointer_weight: float = 1.0
     onset_weight: float = 4.0
     intro_weight: float = 1.0
+    key_weight: float = 1.0
     init: str | None = None
     reference_chance: float = 0.5
     strip_chance: float = 0.5
@@ -378,7 +392,7 @@ def embed_batch(model: HeartMuLa, batch: Batch) -> torch.Tensor:
 
 
 def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_weight: float = 1.0,
-            intro_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+            intro_weight: float = 1.0, key_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Teacher-forced loss: ``(mean over frames of CE summed over codebooks [+ pointer loss],
     per-codebook mean CE [K] [+ pointer CE])``.
 
@@ -390,7 +404,9 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
     read from the prompt) counts that many times. With ``intro_weight`` > 1, the first
     :data:`INTRO_FRAMES` frames count that many times: they are where tempo, key and mode are
     decided, the only frames where the tags matter (later frames can read them off the earlier
-    ones), so without this the model learns to ignore the tags.
+    ones), so without this the model learns to ignore the tags. ``key_weight`` > 1 adds the same
+    for the chord codebook alone in those frames: the first chord fixes key and mode for the
+    whole song, a decision worth one bit per song that the plain loss barely notices.
     """
     embeds = embed_batch(model, batch)
     seq = embeds.shape[1]
@@ -411,6 +427,9 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
     if intro_weight != 1.0:
         intro = (steps[None] < INTRO_FRAMES).expand_as(valid)[valid]  # [N]
         loss = loss + (intro_weight - 1.0) * (ce.sum(dim=1) * intro).sum() / len(ce)
+    if key_weight != 1.0:
+        intro = (steps[None] < INTRO_FRAMES).expand_as(valid)[valid]  # [N]
+        loss = loss + (key_weight - 1.0) * (ce[:, vocab.CB_CHORD] * intro).sum() / len(ce)
     if onset_weight != 1.0:
         previous = torch.cat([torch.full_like(batch.frames[:, :1, 0], -1), batch.frames[:, :-1, 0]], dim=1)
         onset = ((batch.frames[..., 0] != previous) & (batch.frames[..., 0] >= vocab.LYRIC_FIRST_SYLLABLE))[valid]
@@ -521,7 +540,7 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainR
                            settings.reference_chance, settings.strip_chance).to(device)
         with autocast:
             loss, per_codebook = loss_fn(model, batch, settings.pointer_weight, settings.onset_weight,
-                                         settings.intro_weight)
+                                         settings.intro_weight, settings.key_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -603,6 +622,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                         help="weight of codebook 0's loss at syllable onsets")
     parser.add_argument("--intro-weight", type=float, default=defaults.intro_weight,
                         help="weight of the first frames' loss (where the tags decide tempo and mode)")
+    parser.add_argument("--key-weight", type=float, default=defaults.key_weight,
+                        help="extra weight of the chord codebook in the first frames (key and mode)")
     parser.add_argument("--init", default=None, help="start from this demo checkpoint root (fine-tuning)")
     parser.add_argument("--reference-chance", type=float, default=defaults.reference_chance,
                         help="share of conditional rows given a reference vector of their tempo and mode")
@@ -622,7 +643,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                              max_frames=args.max_frames, lr=args.lr, warmup=args.warmup,
                              cfg_dropout=args.cfg_dropout, save_dtype=args.save_dtype,
                              workers=args.workers, pointer_weight=args.pointer_weight,
-                             onset_weight=args.onset_weight, intro_weight=args.intro_weight,
+                             onset_weight=args.onset_weight, intro_weight=args.intro_weight, key_weight=args.key_weight,
                              init=args.init, reference_chance=args.reference_chance,
                              strip_chance=args.strip_chance, bank=args.bank, bank_clips=args.bank_clips,
                              save_every=args.save_every)

@@ -43,6 +43,9 @@ def frozen_array(values, dtype) -> np.ndarray:
     return array
 
 
+MAX_REFERENCE_STRENGTH = 2.0
+
+
 @dataclass(frozen=True)
 class Reference:
     """Reference audio steering the song: its 512-d embedding, where it came from, its strength."""
@@ -51,6 +54,15 @@ class Reference:
     name: str
     sha256: str
     strength: float = 1.0
+    embedder: str = ""      # which embedder made ``embedding`` ("" : unknown, older files)
+    seconds: float = 0.0    # the track's length
+    preview: np.ndarray | None = None  # [N, 2] float32 min/max of the track, for display
+
+    def with_strength(self, strength: float) -> "Reference":
+        """This reference at ``strength`` (0: no effect, 1: as trained, up to 2: exaggerated)."""
+        if not 0.0 <= strength <= MAX_REFERENCE_STRENGTH:
+            raise EditError(f"reference strength must be in 0..{MAX_REFERENCE_STRENGTH:g}, got {strength}")
+        return replace(self, strength=float(strength))
 
 
 @dataclass(frozen=True)
@@ -242,6 +254,15 @@ class SongDocument:
 
     def with_lyrics(self, lyrics: str) -> SongDocument:
         return replace(self, lyrics=lyrics)
+
+    def with_reference(self, reference: Reference | None) -> SongDocument:
+        """This song steered by ``reference`` (None: no reference)."""
+        return replace(self, reference=reference)
+
+    def with_reference_strength(self, strength: float) -> SongDocument:
+        if self.reference is None:
+            raise EditError("the song has no reference track to set the strength of")
+        return replace(self, reference=self.reference.with_strength(strength))
 
     def with_section_override(self, section: int, start: int, end: int) -> SongDocument:
         """Store the user's own boundaries for ``section`` (frames); they win over the alignment."""

@@ -33,7 +33,9 @@ from ..pipeline import Pipeline
 from ..prompt import Prompt
 from .alignment import align, load_alignment_heads
 from .audio_cache import AudioCache
-from .document import EditError, SongDocument, Take, frozen_array
+from ..reference import (EmbeddingCache, ReferenceError, default_cache_folder, embed_reference_file,
+                         embedder_for_checkpoint, embedder_name_for_checkpoint)
+from .document import EditError, Reference, SongDocument, Take, frozen_array
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +83,21 @@ class WindowResult:
 class Editor:
     """The editing operations over one loaded model (see the module docstring)."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, *, muq_folder: Path | str | None = None,
+                 reference_cache: EmbeddingCache | None = None) -> None:
         self.pipeline = pipeline
         self.alignment_heads = load_alignment_heads(pipeline.paths.root, pipeline.model)
+        self.muq_folder = muq_folder
+        self.reference_cache = reference_cache if reference_cache is not None else EmbeddingCache(default_cache_folder())
+        self._reference_embedder = None
 
     @classmethod
     def load(cls, root: Path | str | None = None, *, device: str = "auto", dtype: str | None = None,
-             memory: str = "normal") -> Editor:
-        """Load a checkpoint root (None: the built-in demo model)."""
-        return cls(Pipeline.load(root or DEFAULT_MODEL_DIR, device=device, dtype=dtype, memory=memory))
+             memory: str = "normal", muq_folder: Path | str | None = None) -> Editor:
+        """Load a checkpoint root (None: the built-in demo model); ``muq_folder``: local MuQ-MuLan
+        weights for reference audio with official checkpoints."""
+        return cls(Pipeline.load(root or DEFAULT_MODEL_DIR, device=device, dtype=dtype, memory=memory),
+                   muq_folder=muq_folder)
 
     # -- facts --------------------------------------------------------------------------------
 
@@ -137,10 +145,36 @@ class Editor:
         return self.pipeline.encode_prompt(doc.tags, doc.lyrics)
 
     def conditioning(self, doc: SongDocument, prompt: Prompt) -> Conditioning:
+        """The prompt plus the reference row: ``embedding x strength`` (strength 0 and no reference
+        both give the zero vector, i.e. ``muq_linear.bias``, as the model was trained)."""
         embed = None
         if doc.reference is not None:
+            expected = self.reference_embedder_name
+            if doc.reference.embedder and doc.reference.embedder != expected:
+                raise ReferenceError(f"the song's reference {doc.reference.name!r} was embedded by "
+                                     f"{doc.reference.embedder}, but this model reads {expected}; set it again")
             embed = torch.tensor(doc.reference.embedding * doc.reference.strength, dtype=torch.float32)
         return self.pipeline.conditioning(prompt, embed)
+
+    # -- reference audio ----------------------------------------------------------------------
+
+    @property
+    def reference_embedder_name(self) -> str:
+        """The embedder this checkpoint's reference row was trained on (see :mod:`heartmula_core.reference`)."""
+        return embedder_name_for_checkpoint(self.pipeline.paths.root)
+
+    def reference_embedder(self):
+        """The (lazily built, then kept) embedder for this checkpoint; ReferenceError when unavailable."""
+        if self._reference_embedder is None:
+            self._reference_embedder = embedder_for_checkpoint(self.pipeline.paths.root, self.muq_folder)
+        return self._reference_embedder
+
+    def reference_from_file(self, path: Path | str, strength: float = 1.0) -> Reference:
+        """Read and embed the audio file at ``path`` (cached by file hash) as a :class:`Reference`."""
+        embedded = embed_reference_file(path, self.reference_embedder(), self.reference_cache)
+        ref = Reference(frozen_array(embedded.vector, np.float32), embedded.name, embedded.sha256, 1.0,
+                        embedded.embedder, embedded.seconds, frozen_array(embedded.preview, np.float32))
+        return ref.with_strength(strength)
 
     def realign(self, doc: SongDocument, prompt: Prompt | None = None) -> SongDocument:
         """Recompute the frame -> line/section map (see :mod:`.alignment`)."""

@@ -36,7 +36,8 @@ def document_to_parts(doc: SongDocument) -> tuple[dict, dict[str, np.ndarray]]:
                    "seam_score": t.seam_score, "label": t.label, "group": t.group, "applied": t.applied}
                   for t in doc.takes],
         "reference": None if doc.reference is None else {
-            "name": doc.reference.name, "sha256": doc.reference.sha256, "strength": doc.reference.strength},
+            "name": doc.reference.name, "sha256": doc.reference.sha256, "strength": doc.reference.strength,
+            "embedder": doc.reference.embedder, "seconds": doc.reference.seconds},
     }
     arrays = {"frames": np.asarray(doc.frames), "pinned": np.asarray(doc.pinned),
               "provenance": np.asarray(doc.provenance), "line_of": np.asarray(doc.line_of),
@@ -45,6 +46,8 @@ def document_to_parts(doc: SongDocument) -> tuple[dict, dict[str, np.ndarray]]:
         arrays[f"take_{take.id}"] = np.asarray(take.frames)
     if doc.reference is not None:
         arrays["reference_embedding"] = np.asarray(doc.reference.embedding, dtype=np.float32)
+        if doc.reference.preview is not None:
+            arrays["reference_preview"] = np.asarray(doc.reference.preview, dtype=np.float32)
     return meta, arrays
 
 
@@ -62,8 +65,10 @@ def document_from_parts(meta: dict, arrays: dict[str, np.ndarray], where: str) -
         reference = None
         if meta["reference"] is not None:
             r = meta["reference"]
+            preview = arrays.get("reference_preview")
             reference = Reference(frozen_array(arrays["reference_embedding"], np.float32), r["name"], r["sha256"],
-                                  float(r["strength"]))
+                                  float(r["strength"]), str(r.get("embedder", "")), float(r.get("seconds", 0.0)),
+                                  None if preview is None else frozen_array(preview, np.float32))
         doc = SongDocument(
             tags=str(meta["tags"]), lyrics=str(meta["lyrics"]), seed=int(meta["seed"]),
             target_seconds=float(meta["target_seconds"]), settings=SamplingSettings(**meta["settings"]),

@@ -9,16 +9,20 @@ each section owns a frame span (lines share it evenly); operations keep it consi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from heartmula_core.editing import History, LineSpan, ProgressEvent, SectionSpan  # noqa: F401  (shared as is)
+from heartmula_core.editing.document import Reference
 from heartmula_core.errors import Cancelled, HeartMuLaError, PromptError
 from heartmula_core.project_file import ProjectError, load_project, save_project
 from heartmula_core.prompt import parse_lyrics
+from heartmula_core.reference import ReferenceError
 
 FRAME_RATE = 12.5
 SAMPLE_RATE = 48_000
@@ -27,6 +31,8 @@ CODEBOOKS = 8
 STREAM_BLOCK = 8
 FRAME_DELAY = 0.0015
 calls: list[str] = []  # operations run, for tests
+REFERENCE_DELAY = 0.0  # seconds reference_from_file takes (tests make the "Analysing…" state observable)
+EMBEDDER = "fake-embedder-v1"
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class SongDocument:
     takes: tuple[Take, ...] = ()
     take_frames: tuple[np.ndarray, ...] = ()  # frames of each take (same order as takes)
     section_spans: tuple[tuple[int, int], ...] = ()  # frame span per parsed section (generated songs)
+    reference: Any = None  # heartmula_core.editing.document.Reference or None
 
     # --- properties -------------------------------------------------------------------------
     @property
@@ -136,6 +143,16 @@ class SongDocument:
 
     def with_lyrics(self, lyrics: str) -> SongDocument:
         return self._replace(lyrics=lyrics)
+
+    def with_reference(self, reference) -> SongDocument:
+        return self._replace(reference=reference)
+
+    def with_reference_strength(self, strength: float) -> SongDocument:
+        if self.reference is None:
+            raise HeartMuLaError("the song has no reference track to set the strength of")
+        if not 0.0 <= strength <= 2.0:
+            raise HeartMuLaError(f"reference strength must be in 0..2, got {strength}")
+        return self._replace(reference=dataclasses.replace(self.reference, strength=float(strength)))
 
 
 def _overlap(a: Take, b: Take) -> bool:
@@ -293,6 +310,33 @@ class Editor:
         return doc._replace(lyrics=lyrics, frames=frames, pinned=pinned, takes=(), take_frames=(),
                             section_spans=tuple(spans))
 
+    def reference_from_file(self, path, strength: float = 1.0) -> Reference:
+        """A deterministic Reference from the file's bytes; ReferenceError for ``bad*`` files,
+        unreadable ones and those shorter than 4 s (like the real engine)."""
+        import soundfile as sf
+
+        calls.append("reference")
+        if REFERENCE_DELAY:
+            time.sleep(REFERENCE_DELAY)
+        path = Path(path)
+        if path.name.lower().startswith("bad"):
+            raise ReferenceError(f"{path.name}: the fake embedder refuses files named bad*")
+        try:
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        except (RuntimeError, OSError) as exc:
+            raise ReferenceError(f"{path.name}: cannot read this audio file ({exc})") from None
+        seconds = len(data) / rate
+        if seconds < 4.0:
+            raise ReferenceError(f"{path.name}: {seconds:.1f} s is too short for a reference (at least 4 s)")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        rng = np.random.default_rng(int(digest[:8], 16))
+        vector = rng.standard_normal(512).astype(np.float32)
+        mono = data.mean(axis=1)
+        chunks = np.array_split(mono, 240)
+        preview = np.array([[c.min(), c.max()] if len(c) else [0, 0] for c in chunks], np.float32)
+        return Reference(_frozen(vector / np.linalg.norm(vector)), path.name, digest, float(strength), EMBEDDER,
+                         float(seconds), _frozen(preview))
+
     def render(self, doc, cache=None) -> np.ndarray:
         if cache is not None:
             cache.renders += 1
@@ -317,6 +361,13 @@ def save_song(path, doc: SongDocument, audio=None, sample_rate=None) -> None:
             "section_spans": [list(s) for s in doc.section_spans],
             "takes": [dataclasses.asdict(t) for t in doc.takes]}
     arrays = {"frames": np.asarray(doc.frames), "pinned": np.asarray(doc.pinned)}
+    ref = doc.reference
+    if ref is not None:
+        meta["reference"] = {"name": ref.name, "sha256": ref.sha256, "strength": ref.strength,
+                             "embedder": ref.embedder, "seconds": ref.seconds}
+        arrays["reference_embedding"] = np.asarray(ref.embedding)
+        if ref.preview is not None:
+            arrays["reference_preview"] = np.asarray(ref.preview)
     for i, frames in enumerate(doc.take_frames):
         arrays[f"take_{i}"] = np.asarray(frames)
     save_project(path, meta, arrays, audio, sample_rate if audio is not None else None)
@@ -331,6 +382,12 @@ def load_song(path):
                            takes=tuple(Take(**t) for t in d["takes"]),
                            take_frames=tuple(a[f"take_{i}"] for i in range(len(d["takes"]))),
                            section_spans=tuple(tuple(s) for s in d["section_spans"]))
+        if d.get("reference"):
+            r = d["reference"]
+            preview = a.get("reference_preview")
+            doc = doc.with_reference(Reference(_frozen(a["reference_embedding"]), r["name"], r["sha256"],
+                                               float(r["strength"]), r["embedder"], float(r["seconds"]),
+                                               None if preview is None else _frozen(preview)))
     except (KeyError, TypeError) as exc:
         raise ProjectError(f"{path}: not a song document ({exc})") from exc
     return doc, project.audio

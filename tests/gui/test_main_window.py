@@ -362,11 +362,12 @@ def test_drop_audio_lyrics_and_project(window, qtbot, tmp_path):
 
     c = window.c
     wav = tmp_path / "ref.wav"
-    sf.write(str(wav), np.zeros((int(3.2 * 44100), 2), np.float32), 44100)
+    t = np.arange(int(5.2 * 44100)) / 44100
+    sf.write(str(wav), np.stack([0.3 * np.sin(2 * np.pi * 440 * t)] * 2, axis=1).astype(np.float32), 44100)
     assert drop(window, [wav]) == (True, True)
-    assert c.reference is not None and c.reference.seconds == pytest.approx(3.2)
-    assert "ref.wav (3.2 s)" in window.song.reference.text()
-    assert "later version" in window.song.reference.text()
+    qtbot.waitUntil(lambda: c.reference is not None, timeout=WAIT_MS)
+    assert c.reference.seconds == pytest.approx(5.2) and c.reference.name == "ref.wav"
+    assert "ref.wav" in window.song.reference.text() and "0:05" in window.song.reference.text()
     shoot(window, shots_dir(tmp_path), "10_reference_dropped")
 
     txt = tmp_path / "words.txt"
