@@ -113,17 +113,26 @@ def frames_chroma(f: np.ndarray) -> np.ndarray:
     return chroma
 
 
+def best_keys(chroma: np.ndarray) -> dict[str, tuple[float, int]] | None:
+    """``{"major": (r, tonic), "minor": (r, tonic)}``: the best-correlated Krumhansl-Kessler
+    profile of each mode for ``chroma`` (None when ``chroma`` is empty or flat)."""
+    if not np.any(chroma > 0) or np.ptp(chroma) == 0:
+        return None
+    best = {}
+    for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
+        scores = [float(np.corrcoef(chroma, np.roll(profile, tonic))[0, 1]) for tonic in range(12)]
+        tonic = int(np.argmax(scores))
+        best[mode] = (scores[tonic], tonic)
+    return best
+
+
 def key_of_chroma(chroma: np.ndarray) -> tuple[str | None, str | None]:
     """(``"<tonic> <mode>"``, mode) of the key profile best correlated with ``chroma``."""
-    if not np.any(chroma > 0) or np.ptp(chroma) == 0:
+    best = best_keys(chroma)
+    if best is None:
         return None, None
-    best = (-2.0, 0, "major")
-    for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-        for tonic in range(12):
-            r = float(np.corrcoef(chroma, np.roll(profile, tonic))[0, 1])
-            if r > best[0]:
-                best = (r, tonic, mode)
-    return f"{vocab.NOTE_NAMES[best[1]]} {best[2]}", best[2]
+    mode = "major" if best["major"][0] >= best["minor"][0] else "minor"
+    return f"{vocab.NOTE_NAMES[best[mode][1]]} {mode}", mode
 
 
 # ---- audio -----------------------------------------------------------------------------------

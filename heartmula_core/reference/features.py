@@ -37,8 +37,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..demo.analysis import (MAJOR_PROFILE, MINOR_PROFILE, ONSET_RATE, audio_chroma, estimate_tempo,
-                             onset_envelope)
+from ..demo.analysis import ONSET_RATE, audio_chroma, best_keys, estimate_tempo, onset_envelope
 from .base import REFERENCE_DIM, ReferenceError, check_vector, to_mono
 
 log = logging.getLogger(__name__)
@@ -104,14 +103,9 @@ def resample(x: np.ndarray, sample_rate: int, target: int = ANALYSIS_RATE) -> np
 
 
 def _key_and_margin(chroma: np.ndarray) -> tuple[int, float]:
-    if not np.any(chroma > 0) or np.ptp(chroma) == 0:
+    best = best_keys(chroma)
+    if best is None:
         return 0, 0.0
-    best = {"major": (-2.0, 0), "minor": (-2.0, 0)}
-    for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-        for tonic in range(12):
-            r = float(np.corrcoef(chroma, np.roll(profile, tonic))[0, 1])
-            if r > best[mode][0]:
-                best[mode] = (r, tonic)
     margin = best["major"][0] - best["minor"][0]
     return (best["major"][1] if margin >= 0 else best["minor"][1]), margin
 
