@@ -25,6 +25,7 @@ from typing import Iterator
 
 import torch
 
+from .model import skinny
 from .model.heartmula import HeartMuLa
 from .sampling import FramePicker, SamplingSettings
 
@@ -107,8 +108,30 @@ def graphed_step(model: HeartMuLa, settings: SamplingSettings, id_mask: torch.Te
     key = (settings, num_candidates, capacity, tuple(torch.isinf(id_mask).nonzero().flatten().tolist()))
     step = model.graph_steps.get(key)
     if step is None:
-        step = model.graph_steps[key] = GraphedFrameStep(model, settings, id_mask, num_candidates, capacity)
+        try:
+            step = GraphedFrameStep(model, settings, id_mask, num_candidates, capacity)
+        except Exception as err:  # noqa: BLE001 - Triton/inductor failures come in many types
+            if not fast_paths_on(model):
+                raise
+            # compiled layers and Triton products need a working Triton (a C compiler, a supported
+            # GPU); without them the library kernels still run the same step, only slower
+            log.warning("the compiled frame step failed (%s: %s); using library kernels",
+                        type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+            fast_paths_off(model, f"{type(err).__name__}: {err}")
+            step = GraphedFrameStep(model, settings, id_mask, num_candidates, capacity)
+        model.graph_steps[key] = step
     return step
+
+
+def fast_paths_on(model: HeartMuLa) -> bool:
+    """Whether the step uses Triton: compiled layers or skinny products."""
+    return model.backbone.compiled_layer is not None or skinny.ENABLED
+
+
+def fast_paths_off(model: HeartMuLa, reason: str) -> None:
+    """Back to eager layers and library products (see :func:`graphed_step`)."""
+    model.backbone.compiled_layer = model.decoder.compiled_layer = None
+    skinny.disable(reason)
 
 
 def generate_frames_graphed(model: HeartMuLa, picker: FramePicker, *, first_hidden: torch.Tensor,

@@ -49,7 +49,8 @@ class Pipeline:
 
     @classmethod
     def load(cls, root: Path | str, *, device: str = "auto", dtype: str | None = None,
-             codec_dtype: str = "auto", version: str = "3B", memory: str = "normal") -> "Pipeline":
+             codec_dtype: str = "auto", version: str = "3B", memory: str = "normal",
+             compile_layers: bool | None = None) -> "Pipeline":
         """Validate and load a checkpoint root (see :mod:`heartmula_core.checkpoint`).
 
         ``codec_dtype``: "float32" (exact), "tf32" (fp32 weights, TF32 matmuls: 2.6x faster on an
@@ -57,6 +58,9 @@ class Pipeline:
         ``memory="low"`` (for 12–16 GB GPUs) keeps the codec's weights in CPU memory and moves them
         to the GPU only while decoding, after freeing HeartMuLa's KV caches; audio is then decoded
         after generation instead of streamed during it.
+        ``compile_layers`` (default: on CUDA) ``torch.compile``s the single-token decode layers:
+        about 27% more frames/s on an H100, paid for by a compile of several seconds at the first
+        generation (see :meth:`warm_up`); if compiling fails, generation falls back to eager layers.
         """
         if memory not in MEMORY_MODES:
             raise CheckpointError(f"unknown memory mode {memory!r}; use {' or '.join(MEMORY_MODES)}")
@@ -65,6 +69,8 @@ class Pipeline:
         dev = resolve_device(device)
         model = load_heartmula(paths.model_dir, dev, resolve_dtype(dtype, dev))
         gen_config.check_against(model.config, paths.gen_config)
+        if dev.type == "cuda" and (compile_layers is None or compile_layers):
+            model.compile_decode_layers()  # compiles lazily, at the first captured step
         low = memory == "low" and dev.type == "cuda"
         tf32 = codec_dtype == "tf32" or (codec_dtype == "auto" and dev.type == "cuda")
         codec_torch_dtype = torch.float32 if codec_dtype in ("tf32", "auto") else resolve_dtype(codec_dtype, dev)
@@ -107,16 +113,13 @@ class Pipeline:
     def conditioning(self, prompt: Prompt, muq_embed: torch.Tensor | None = None) -> Conditioning:
         return Conditioning(tuple(prompt.tokens), prompt.muq_index, muq_embed)
 
-    def warm_up(self, prompt: Prompt, *, max_frames: int, settings: SamplingSettings,
-                compile_layers: bool = False) -> float:
-        """Capture (and with ``compile_layers``, compile) the CUDA frame step for a request of this
+    def warm_up(self, prompt: Prompt, *, max_frames: int, settings: SamplingSettings) -> float:
+        """Capture (and, with compiled layers, compile) the CUDA frame step for a request of this
         prompt length and ``max_frames``; returns the seconds it took. Later generations with the
         same settings and capacity bucket reuse it. A no-op returning 0.0 off CUDA.
         """
         if self.device.type != "cuda":
             return 0.0
-        if compile_layers and self.model.backbone.compiled_layer is None:
-            self.model.compile_decode_layers()
         torch.cuda.synchronize(self.device)
         start = time.perf_counter()
         for _ in self.generate(prompt, max_frames=max_frames, settings=settings, seed=0, stop_at_eos=False):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .errors import HeartMuLaError
 
@@ -76,6 +77,28 @@ def invalid_id_mask(vocab_size: int, num_codes: int | Sequence[int], eos_id: int
     return mask
 
 
+#: rows longer than this are split for the top-k threshold on CUDA (see :func:`kth_largest`)
+TOPK_CHUNKS = 16
+
+
+def kth_largest(logits: torch.Tensor, k: int, chunked: bool | None = None) -> torch.Tensor:
+    """The ``k``-th largest value of each row of ``logits [N, V]`` -> ``[N, 1]``.
+
+    On CUDA a single ``torch.topk`` over one long row runs in one thread block (~36 µs for
+    V = 8197 on an H100, 8 per frame). Splitting each row into :data:`TOPK_CHUNKS` chunks, taking
+    each chunk's top ``k`` and then the top ``k`` of those gives exactly the same value (the row's
+    top ``k`` lie within the chunks' top ``k``) from many short rows in parallel. ``chunked``
+    forces either way (default: on CUDA).
+    """
+    n, v = logits.shape
+    chunk = -(-v // TOPK_CHUNKS)
+    if not (logits.is_cuda if chunked is None else chunked) or chunk < k:
+        return torch.topk(logits, k, dim=-1).values[..., -1:]
+    padded = F.pad(logits, (0, chunk * TOPK_CHUNKS - v), value=float("-inf")).view(n, TOPK_CHUNKS, chunk)
+    best = torch.topk(padded, k, dim=-1).values.reshape(n, TOPK_CHUNKS * k)
+    return torch.topk(best, k, dim=-1).values[..., -1:]
+
+
 def sample_topk(logits: torch.Tensor, topk: int, temperature: float,
                 generator: torch.Generator | None = None, race: torch.Tensor | None = None) -> torch.Tensor:
     """Draw one id per row of ``logits [N, V]`` float32 -> ``[N]`` int64.
@@ -89,7 +112,7 @@ def sample_topk(logits: torch.Tensor, topk: int, temperature: float,
         return logits.argmax(dim=-1)
     logits = logits / temperature
     if topk < logits.shape[-1]:
-        kth = torch.topk(logits, topk, dim=-1).values[..., -1:]
+        kth = kth_largest(logits, topk)
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     if race is None:

@@ -73,3 +73,21 @@ def test_graphed_codec_windows_match_eager():
         again = codec.decode(frames, torch.Generator().manual_seed(1), lead_in=lead_in)
         assert torch.allclose(eager, graphed, atol=1e-4, rtol=1e-4)
         assert torch.equal(graphed, again)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, 16])
+def test_skinny_products_match_library(rows):
+    from heartmula_core.model import skinny
+
+    gen = torch.Generator("cuda").manual_seed(rows)
+    for (n, k), tile in [((3072, 1024), skinny.TileConfig()), ((200, 512), skinny.TileConfig(16, 256, 2, 4, 3)),
+                         ((8200, 3072), skinny.TileConfig(64, 256, 1, 8, 4))]:
+        skinny.TILES[(n, k)] = tile
+        w = torch.randn(n, k, device="cuda", generator=gen, dtype=torch.bfloat16)
+        x = torch.randn(rows, 3, k, device="cuda", generator=gen, dtype=torch.bfloat16)[:, 1]  # strided rows
+        ref = x.double() @ w.double().T
+        out = skinny.skinny_linear(x, w)
+        assert out.shape == (rows, n) and out.dtype == torch.bfloat16
+        assert float((out.double() - ref).norm() / ref.norm()) < 5e-3
+    x = torch.randn(17, 512, device="cuda", dtype=torch.bfloat16)  # too many rows: library product
+    assert torch.equal(skinny.skinny_linear(x, w[:, :512].contiguous()), torch.nn.functional.linear(x, w[:, :512].contiguous()))

@@ -20,10 +20,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import HeartMuLaConfig
+from .skinny import skinny_linear
 from .transformer import Transformer
 
 #: ``pick(logits [B, V] in the model dtype, codebook k) -> tokens [N]`` (one per candidate).
@@ -88,13 +88,19 @@ class HeartMuLa(nn.Module):
         """Codebook-0 logits ``[..., V]`` from backbone states ``[..., Db]``."""
         if self.codebook0_rows is None:
             return self.codebook0_head(h)
-        return F.linear(h, self.codebook0_rows)[..., : self.config.audio_vocab_size]
+        return skinny_linear(h, self.codebook0_rows)[..., : self.config.audio_vocab_size]
 
     def audio_logits(self, h: torch.Tensor, codebook: int) -> torch.Tensor:
         """Logits ``[..., V]`` of codebook ``codebook`` (1..K-1) from decoder states ``[..., Dd]``."""
         if self.audio_head_rows is None:
             return h @ self.audio_head[codebook - 1]
-        return F.linear(h, self.audio_head_rows[codebook - 1])[..., : self.config.audio_vocab_size]
+        return skinny_linear(h, self.audio_head_rows[codebook - 1])[..., : self.config.audio_vocab_size]
+
+    def project(self, h: torch.Tensor) -> torch.Tensor:
+        """Backbone width -> decoder width (``projection``); skinny products once fused."""
+        if self.audio_head_rows is None:
+            return self.projection(h)
+        return skinny_linear(h, self.projection.weight)
 
     def compile_decode_layers(self) -> None:
         """Opt in to ``torch.compile``'d layers for single-token cached steps (both stacks).
@@ -181,12 +187,12 @@ class HeartMuLa(nn.Module):
         pos = torch.arange(2, device=last_h.device)
         # The decoder always attends over its whole K-slot cache under the position mask: one
         # static shape for every step (graph capture, compiled layers), same result as slicing.
-        out = self.decoder(self.projection(decoder_in), pos, kv_len=k_total)[:, -1]
+        out = self.decoder(self.project(decoder_in), pos, kv_len=k_total)[:, -1]
         for k in range(1, k_total):
             ck = pick(self.audio_logits(out, k), k)
             tokens.append(ck)
             if k + 1 < k_total:
-                step_in = self.projection(self.embed_codebook(ck.repeat(groups), k))[:, None]
+                step_in = self.project(self.embed_codebook(ck.repeat(groups), k))[:, None]
                 out = self.decoder(step_in, pos[1:] + k, kv_len=k_total)[:, -1]
         return torch.stack(tokens, dim=1)
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..config import TransformerConfig
 from .rope import apply_rope, llama3_scaled_theta, rope_table
+from .skinny import skinny_linear
 
 
 class RMSNorm(nn.Module):
@@ -65,9 +66,9 @@ class MLP(nn.Module):
         self.w13 = fuse_linears(self.w1, self.w3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.w13 is not None:
-            gate, up = F.linear(x, self.w13).chunk(2, dim=-1)
-            return self.w2(F.silu(gate) * up)
+        if self.w13 is not None:  # fused for inference: skinny products on CUDA
+            gate, up = skinny_linear(x, self.w13).chunk(2, dim=-1)
+            return skinny_linear(F.silu(gate) * up, self.w2.weight)
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
 
 
@@ -111,7 +112,7 @@ class Attention(nn.Module):
         if self.wqkv is None:
             return self.q_proj(x), self.k_proj(x), self.v_proj(x)
         kv = self.num_kv_heads * self.head_dim
-        return F.linear(x, self.wqkv).split([self.num_heads * self.head_dim, kv, kv], dim=-1)
+        return skinny_linear(x, self.wqkv).split([self.num_heads * self.head_dim, kv, kv], dim=-1)
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor, input_pos: torch.Tensor,
                 kv_len: int | None, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -139,7 +140,8 @@ class Attention(nn.Module):
                 out = self._decode_one(q, keys, values, mask)
             else:
                 out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=gqa)
-        return self.output_proj(out.transpose(1, 2).reshape(b, s, -1))
+        out = out.transpose(1, 2).reshape(b, s, -1)
+        return self.output_proj(out) if self.wqkv is None else skinny_linear(out, self.output_proj.weight)
 
     def _decode_one(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                     mask: torch.Tensor) -> torch.Tensor:
