@@ -36,6 +36,7 @@ from heartmula_core.demo.train import (
     main,
     make_batch,
     make_examples,
+    section_starts,
     tie_syllable_embeddings,
     train,
     write_checkpoint,
@@ -197,7 +198,7 @@ def test_size_check_fails_loudly(tmp_path, monkeypatch):
 def test_cli_smoke(tmp_path):
     code = main(["--out", str(tmp_path), "--steps", "2", "--batch", "1", "--songs", "2", "--device", "cpu",
                  "--dim", "32", "--layers", "1", "--decoder-dim", "32", "--decoder-layers", "1", "--heads", "2",
-                 "--max-frames", "16", "--bank-clips", "1"])
+                 "--max-frames", "16", "--bank-clips", "1", "--boundary-weight", "4", "--key-weight", "2"])
     assert code == 0
     assert (tmp_path / MODEL_DIR / "config.json").is_file()
 
@@ -270,3 +271,12 @@ def test_checkpoint_declares_the_reference_embedder(tiny_run):
 
     _, root = tiny_run
     assert isinstance(embedder_for_checkpoint(root), AudioFeatureEmbedder)
+
+
+def test_section_starts_mark_each_section_and_the_end():
+    from heartmula_core.demo.composer import compose
+
+    song = compose("pop, slow", "[verse]\nhello there my friend\n[chorus]\nsee you soon again\n[outro]\n", 3)
+    frames = torch.cat([song.frames, torch.full((1, 8), AUDIO_EOS_ID)])[None]  # [1, T + 1, 8]
+    starts = section_starts(frames)[0].nonzero().flatten().tolist()
+    assert starts == [a for a, _ in song.section_frames] + [len(song.frames)]

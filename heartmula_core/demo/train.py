@@ -158,6 +158,7 @@ class TrainSettings:
     onset_weight: float = 4.0
     intro_weight: float = 1.0
     key_weight: float = 1.0
+    boundary_weight: float = 1.0
     init: str | None = None
     reference_chance: float = 0.5
     strip_chance: float = 0.5
@@ -391,8 +392,19 @@ def embed_batch(model: HeartMuLa, batch: Batch) -> torch.Tensor:
     return pad_sequence(seqs, batch_first=True)
 
 
+def section_starts(frames: torch.Tensor) -> torch.Tensor:
+    """``frames [B, T, K]`` -> ``[B, T]`` bool: the first frame of each section (its section code
+    is bar 0 of a kind and differs from the frame before) and every EOS frame."""
+    sid = frames[..., vocab.CB_SECTION]
+    previous = torch.cat([torch.full_like(sid[:, :1], -1), sid[:, :-1]], dim=1)
+    real = (sid >= 1) & (sid < 1 + len(vocab.SECTION_KINDS) * (vocab.MAX_BAR_INDEX + 1))
+    first_bar = (sid - 1) % (vocab.MAX_BAR_INDEX + 1) == 0
+    return (real & first_bar & (sid != previous)) | (frames[..., 0] == AUDIO_EOS_ID)
+
+
 def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_weight: float = 1.0,
-            intro_weight: float = 1.0, key_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+            intro_weight: float = 1.0, key_weight: float = 1.0,
+            boundary_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Teacher-forced loss: ``(mean over frames of CE summed over codebooks [+ pointer loss],
     per-codebook mean CE [K] [+ pointer CE])``.
 
@@ -407,6 +419,10 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
     ones), so without this the model learns to ignore the tags. ``key_weight`` > 1 adds the same
     for the chord codebook alone in those frames: the first chord fixes key and mode for the
     whole song, a decision worth one bit per song that the plain loss barely notices.
+    ``boundary_weight`` > 1 counts the frames that start a section, and the EOS frame, that many
+    times (:func:`section_starts`): whether the song goes on into the next prompt section or ends is
+    decided there, once per section, and a model that ends after the last sung line (skipping an
+    instrumental outro) or starts the wrong section breaks the song's structure.
     """
     embeds = embed_batch(model, batch)
     seq = embeds.shape[1]
@@ -430,6 +446,9 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
     if key_weight != 1.0:
         intro = (steps[None] < INTRO_FRAMES).expand_as(valid)[valid]  # [N]
         loss = loss + (key_weight - 1.0) * (ce[:, vocab.CB_CHORD] * intro).sum() / len(ce)
+    if boundary_weight != 1.0:
+        boundary = section_starts(batch.frames)[valid]  # [N]
+        loss = loss + (boundary_weight - 1.0) * (ce.sum(dim=1) * boundary).sum() / len(ce)
     if onset_weight != 1.0:
         previous = torch.cat([torch.full_like(batch.frames[:, :1, 0], -1), batch.frames[:, :-1, 0]], dim=1)
         onset = ((batch.frames[..., 0] != previous) & (batch.frames[..., 0] >= vocab.LYRIC_FIRST_SYLLABLE))[valid]
@@ -540,7 +559,7 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainR
                            settings.reference_chance, settings.strip_chance).to(device)
         with autocast:
             loss, per_codebook = loss_fn(model, batch, settings.pointer_weight, settings.onset_weight,
-                                         settings.intro_weight, settings.key_weight)
+                                         settings.intro_weight, settings.key_weight, settings.boundary_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -624,6 +643,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                         help="weight of the first frames' loss (where the tags decide tempo and mode)")
     parser.add_argument("--key-weight", type=float, default=defaults.key_weight,
                         help="extra weight of the chord codebook in the first frames (key and mode)")
+    parser.add_argument("--boundary-weight", type=float, default=defaults.boundary_weight,
+                        help="loss weight of section-start and EOS frames (1: plain)")
     parser.add_argument("--init", default=None, help="start from this demo checkpoint root (fine-tuning)")
     parser.add_argument("--reference-chance", type=float, default=defaults.reference_chance,
                         help="share of conditional rows given a reference vector of their tempo and mode")
@@ -644,6 +665,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                              cfg_dropout=args.cfg_dropout, save_dtype=args.save_dtype,
                              workers=args.workers, pointer_weight=args.pointer_weight,
                              onset_weight=args.onset_weight, intro_weight=args.intro_weight, key_weight=args.key_weight,
+                             boundary_weight=args.boundary_weight,
                              init=args.init, reference_chance=args.reference_chance,
                              strip_chance=args.strip_chance, bank=args.bank, bank_clips=args.bank_clips,
                              save_every=args.save_every)
