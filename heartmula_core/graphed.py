@@ -115,8 +115,6 @@ def graphed_step(model: HeartMuLa, settings: SamplingSettings, id_mask: torch.Te
                 raise
             # compiled layers and Triton products need a working Triton (a C compiler, a supported
             # GPU); without them the library kernels still run the same step, only slower
-            log.warning("the compiled frame step failed (%s: %s); using library kernels",
-                        type(err).__name__, str(err).splitlines()[0] if str(err) else "")
             fast_paths_off(model, f"{type(err).__name__}: {err}")
             step = GraphedFrameStep(model, settings, id_mask, num_candidates, capacity)
         model.graph_steps[key] = step
@@ -129,9 +127,11 @@ def fast_paths_on(model: HeartMuLa) -> bool:
 
 
 def fast_paths_off(model: HeartMuLa, reason: str) -> None:
-    """Back to eager layers and library products (see :func:`graphed_step`)."""
+    """Back to eager layers and library products (see :func:`graphed_step`); logged once, here."""
+    log.warning("the compiled frame step failed (%s); using eager layers and library kernels",
+                reason.splitlines()[0])
     model.backbone.compiled_layer = model.decoder.compiled_layer = None
-    skinny.disable(reason)
+    skinny.ENABLED = False
 
 
 def generate_frames_graphed(model: HeartMuLa, picker: FramePicker, *, first_hidden: torch.Tensor,

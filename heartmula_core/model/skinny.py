@@ -1,13 +1,13 @@
 """Skinny matrix products for decoding: ``y [M, N] = x [M, K] @ W [N, K]^T`` with ``M`` ≤ 16 rows.
 
 Generating a frame multiplies a handful of rows (2 with CFG, 2K with K candidates) by every weight
-matrix of the model, so each product is a pass over the weight and nothing else: its speed is the
-memory bandwidth it reaches. Library GEMM kernels are built for wide inputs; for 2 rows they leave a
-good part of the bandwidth unused (measured in ``benchmarks/frame_probe.py``). This kernel streams
+matrix of the model, so each product is a pass over the weight and nothing else. This kernel streams
 the weight once, in ``[BLOCK_N, BLOCK_K]`` tiles, multiplies each tile by the (padded) rows on the
-tensor cores and accumulates in float32; ``SPLIT_K`` programs share one output tile when ``N`` alone
-gives too few programs to keep every multiprocessor reading, and their float32 partials are summed
-afterwards.
+tensor cores and accumulates in float32 (``SPLIT_K`` > 1 lets several programs share an output
+tile; their float32 partials are summed afterwards). Measured on an H100
+(``benchmarks/frame_probe.py``): on its own it reads these weights about as fast as cuBLAS
+(1.2-2.1 TB/s), but inside the captured frame step it needs no split-K reduction kernels, which
+cuBLAS adds to about half of its products: 148.6 against 144.0 frames/s.
 
 Triton is only needed on CUDA; :func:`skinny_linear` falls back to ``F.linear`` everywhere else
 (CPU, wide inputs, shapes the tiles do not divide, no Triton).
@@ -43,16 +43,9 @@ class TileConfig:
     num_stages: int = 4
 
 
-#: False once Triton failed here (no compiler, unsupported GPU): every product uses the library
+#: False once Triton failed here (no compiler, unsupported GPU; see graphed.fast_paths_off):
+#: every product then uses the library
 ENABLED = triton is not None
-
-
-def disable(reason: str) -> None:
-    """Route every product to the library from now on (after a Triton failure)."""
-    global ENABLED
-    if ENABLED:
-        log.warning("skinny Triton products disabled, library products from now on: %s", reason)
-    ENABLED = False
 
 
 #: tile choice per weight shape (N, K), else :data:`DEFAULT`. The entries are the 3B model's
