@@ -49,3 +49,21 @@ def test_token_error_rate():
     assert token_error_rate([1, 2, 3, 4], [1, 3, 4]) == 0.25
     assert token_error_rate([1, 2, 3, 4], [1, 2, 9, 4, 5]) == 0.5
     assert token_error_rate([], []) == 0.0
+
+
+def test_sections_start_at_bar_zero_and_a_slipped_counter_stays_inside():
+    from heartmula_core.demo import vocab
+    from heartmula_core.demo.analysis import analyze_frames
+
+    def code(kind: str, bar: int) -> int:
+        return 1 + (vocab.MAX_BAR_INDEX + 1) * vocab.SECTION_KINDS.index(kind) + bar
+
+    bars = [("verse", 0), ("verse", 1), ("verse", 2), ("verse", 1), ("verse", 2),  # a slip: same verse
+            ("verse", 0), ("verse", 1),                                              # bar 0: a second verse
+            ("chorus", 0), ("chorus", 1)]
+    frames = np.zeros((len(bars) * 4, 8), dtype=np.int64)
+    for i, (kind, bar) in enumerate(bars):
+        frames[4 * i:4 * i + 4, vocab.CB_SECTION] = code(kind, bar)
+    sections = analyze_frames(frames)["sections"]
+    assert [(s["kind"], s["start"], s["end"]) for s in sections] == [
+        ("verse", 0, 20), ("verse", 20, 28), ("chorus", 28, 36)]

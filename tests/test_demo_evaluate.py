@@ -155,6 +155,8 @@ def test_evaluate_report(pipe):
         assert isinstance(record["sections_in_order"], bool)
     again = evaluate(pipe, "pop, fast, major", LYRICS, [0, 1], 5.0, settings)
     assert _strip_timing(again) == _strip_timing(report)
+    parallel = evaluate(pipe, "pop, fast, major", LYRICS, [0, 1], 5.0, settings, jobs=2)  # worker processes
+    assert _strip_timing(parallel) == _strip_timing(report)
 
 
 def test_cli_prints_one_json_object(checkpoint, tmp_path, capsys):
@@ -182,3 +184,16 @@ def test_cli_bad_lyrics_path_exits_2(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
     assert "nope.txt" in captured.err
+
+
+def test_eval_set_report_covers_items_and_controls(pipe):
+    from heartmula_core.demo.eval_set import EVAL_SET
+    from heartmula_core.demo.evaluate import evaluate_eval_set
+
+    report = evaluate_eval_set(pipe, 1, 1.0, SamplingSettings(), jobs=2)
+    json.dumps(report)
+    assert set(report["items"]) == {item.name for item in EVAL_SET} and report["songs"] == len(EVAL_SET)
+    assert set(report["control"]) == {"fast", "slow", "major", "minor"} and report["seeds"] == [0]
+    assert report["token_error_rate"] >= 0.0  # edits over reference length: may pass 1
+    for key in ("sections_in_order", "lines_in_sections"):
+        assert 0.0 <= report[key] <= 1.0

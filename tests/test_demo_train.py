@@ -279,4 +279,113 @@ def test_section_starts_mark_each_section_and_the_end():
     song = compose("pop, slow", "[verse]\nhello there my friend\n[chorus]\nsee you soon again\n[outro]\n", 3)
     frames = torch.cat([song.frames, torch.full((1, 8), AUDIO_EOS_ID)])[None]  # [1, T + 1, 8]
     starts = section_starts(frames)[0].nonzero().flatten().tolist()
-    assert starts == [a for a, _ in song.section_frames] + [len(song.frames)]
+    closing = song.section_frames[-1][1]  # the silent bar after the last section
+    assert starts == [a for a, _ in song.section_frames] + [closing, len(song.frames)]
+
+
+def test_next_section_pointer_reads_the_following_marker_then_the_end():
+    from heartmula_core.demo.composer import compose
+    from heartmula_core.demo.train import next_section_pointer
+
+    lyrics = "[verse]\nhello there my friend\n[chorus]\nsee you soon again\n[outro]\n"
+    song = compose("pop, slow", lyrics, 3)
+    tok = demo_prompt_tokenizer()
+    prompt = tok.encode("pop, slow", lyrics)
+    words = [tok.tokenizer.id_to_token(i) for i in prompt.tokens]
+    chorus, outro, end = words.index("chorus"), words.index("outro"), len(words) - 1
+    pointer = next_section_pointer(prompt.tokens, prompt.lyrics_start, song.frames.numpy()).tolist()
+    assert len(pointer) == len(song.frames) + 1 and words[end] == "<|end_of_text|>"
+    (_, verse_end), (chorus_start, chorus_end), (outro_start, outro_end) = song.section_frames
+    assert pointer[0] == words.index("verse")  # before anything is played: the first marker
+    assert set(pointer[1:verse_end + 1]) == {chorus}  # the verse is followed by the chorus
+    assert set(pointer[chorus_start + 1:chorus_end + 1]) == {outro}  # the chorus by the (instrumental) outro
+    assert set(pointer[outro_start + 1:]) == {end}  # the outro, and the EOS frame, by the end of the text
+    mismatched = next_section_pointer(prompt.tokens, prompt.lyrics_start, song.frames[:verse_end].numpy())
+    assert (mismatched == -1).all()
+
+
+def test_section_weight_adds_a_guided_attention_term():
+    settings = TrainSettings(songs=2, max_frames=40, dim=64, layers=1, decoder_dim=64, decoder_layers=1, heads=8)
+    tok = demo_prompt_tokenizer()
+    examples = make_examples(settings, tok)
+    model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
+    batch = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))
+    assert (batch.section_pointer[:, 0] >= 0).all()
+    with torch.no_grad():
+        plain, parts = loss_fn(model, batch)
+        guided, guided_parts = loss_fn(model, batch, section_weight=0.5)
+    assert len(guided_parts) == len(parts) + 1 and guided_parts[-1] > 0
+    assert guided.item() == pytest.approx(plain.item() + 0.5 * guided_parts[-1].item(), rel=1e-5)
+
+
+def test_lookahead_pointer_points_past_the_syllable_being_held():
+    from heartmula_core.demo.analysis import analyze_frames
+    from heartmula_core.demo.composer import compose
+    from heartmula_core.demo.train import sung_pointer
+
+    lyrics = "[verse]\nhello there my friend\n"
+    frames = compose("pop, slow", lyrics, 5).frames.numpy()
+    prompt = demo_prompt_tokenizer().encode("pop, slow", lyrics)
+    spans = analyze_frames(frames)["token_frames"]
+    now = sung_pointer(prompt.tokens, prompt.lyrics_start, frames)
+    ahead = sung_pointer(prompt.tokens, prompt.lyrics_start, frames, ahead=True)
+    positions = sorted(set(now.tolist()) - {-1})
+    assert len(positions) == len(spans) > 2
+    for k, (start, end) in enumerate(spans):
+        assert now[start] == ahead[start] == positions[k]  # at an onset both name the new syllable
+        later = positions[k + 1] if k + 1 < len(spans) else -1
+        assert set(ahead[start + 1:end].tolist()) <= {later}  # while held: the next one
+    assert (ahead[spans[-1][0] + 1:] == -1).all()
+
+
+def test_corpus_cache_round_trips(tmp_path):
+    from heartmula_core.demo.train import cached_corpus, compose_corpus
+
+    path = tmp_path / "corpus.safetensors"
+    first = cached_corpus(path, 3, 7, 1)
+    again = cached_corpus(path, 3, 7, 1)
+    fresh = list(compose_corpus(3, 7, 1))
+    for a, b in ((first, fresh), (again, fresh)):
+        for x, y in zip(a, b):
+            assert x[:2] == y[:2] and x[3:] == y[3:] and (x[2] == y[2]).all()
+    other = cached_corpus(path, 2, 8, 1)  # other settings: composed again, cache replaced
+    assert len(other) == 2 and other[0][0] == list(compose_corpus(1, 8, 1))[0][0]
+
+
+def test_scheduled_sampling_replaces_only_lyric_ids_with_model_draws():
+    from heartmula_core.demo.train import sampled_history
+
+    settings = TrainSettings(songs=2, max_frames=40, dim=64, layers=1, decoder_dim=64, decoder_layers=1, heads=4)
+    tok = demo_prompt_tokenizer()
+    examples = make_examples(settings, tok)
+    model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
+    batch = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(sampled_history(model, batch, 0.0, torch.Generator().manual_seed(1)), batch.frames)
+    mixed = sampled_history(model, batch, 1.0, torch.Generator().manual_seed(1))
+    assert torch.equal(mixed[..., 1:], batch.frames[..., 1:])
+    assert (mixed[..., 0] != batch.frames[..., 0]).float().mean() > 0.5  # an untrained model draws at random
+    assert (mixed[..., 0] < AUDIO_EOS_ID).all()
+    batch.history = mixed
+    with torch.no_grad():
+        noisy, _ = loss_fn(model, batch)
+        batch.history = None
+        clean, _ = loss_fn(model, batch)
+    assert noisy.item() != pytest.approx(clean.item(), rel=1e-6)  # the model reads the history, targets stay
+
+
+def test_grown_backbone_computes_what_the_shallow_model_did(tmp_path):
+    from heartmula_core.demo.train import load_initial_weights
+
+    small = TrainSettings(songs=2, max_frames=40, dim=64, layers=2, decoder_dim=64, decoder_layers=1, heads=4)
+    tok = demo_prompt_tokenizer()
+    config = build_config(small, tok.tokenizer.get_vocab_size())
+    shallow = random_heartmula(config, seed=3)
+    root = write_checkpoint(tmp_path / "shallow", shallow, config, "float32")
+    deep_settings = TrainSettings(**{**small.__dict__, "layers": 4})
+    deep = random_heartmula(build_config(deep_settings, tok.tokenizer.get_vocab_size()), seed=4)
+    load_initial_weights(deep, root)
+    assert torch.equal(deep.backbone.layers[3].mlp.w1.weight, shallow.backbone.layers[1].mlp.w1.weight)
+    assert not deep.backbone.layers[2].mlp.w2.weight.any()
+    batch = make_batch(make_examples(small, tok), [0, 1], 0.0, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert loss_fn(deep, batch)[0].item() == pytest.approx(loss_fn(shallow, batch)[0].item(), rel=1e-5)

@@ -2,7 +2,8 @@
 
 - :func:`analyze_frames` recovers what the demo codec's tokens say: the sung syllable
   sequence (a new syllable at every melody note-on or change of the lyric id), the section
-  sequence (a new section where the kind changes or the bar counter restarts), the tempo (the
+  sequence (a new section where the kind changes or the bar counter returns to 0; a counter
+  that slips back to a later bar stays in its section), the tempo (the
   beat codebook) and the key and mode (chords, bass and melody against key profiles).
 - :func:`analyze_audio` estimates tempo and mode from audio alone: tempo from the
   autocorrelation of a spectral-flux onset envelope, mode from a chroma vector correlated with
@@ -47,20 +48,25 @@ def analyze_frames(frames: torch.Tensor | np.ndarray) -> dict:
     - ``seconds``: the length.
     """
     f = _as_array(frames)
-    tokens, spans = _sung(f)
+    layout = lyric_layout(f)
     fpb_values = [b[0] for b in map(vocab.beat_of, f[:, vocab.CB_BEAT]) if b is not None]
     fpb = int(np.bincount(fpb_values).argmax()) if fpb_values else None
     key, mode = key_of_chroma(frames_chroma(f))
     return {
-        "tokens": tokens,
-        "token_frames": spans,
-        "sections": _sections(f),
+        **layout,
         "tempo_bpm": vocab.bpm_of_fpb(fpb) if fpb else None,
         "frames_per_beat": fpb,
         "key": key,
         "mode": mode,
         "seconds": len(f) / vocab.FRAME_RATE,
     }
+
+
+def lyric_layout(frames: torch.Tensor | np.ndarray) -> dict:
+    """The cheap part of :func:`analyze_frames`: ``tokens``, ``token_frames`` and ``sections``."""
+    f = _as_array(frames)
+    tokens, spans = _sung(f)
+    return {"tokens": tokens, "token_frames": spans, "sections": _sections(f)}
 
 
 def _sung(f: np.ndarray) -> tuple[list[int], list[tuple[int, int]]]:
@@ -90,7 +96,7 @@ def _sections(f: np.ndarray) -> list[dict]:
             previous = None
             continue
         kind, bar = info
-        if previous is None or kind != previous[0] or bar < previous[1]:
+        if previous is None or kind != previous[0] or (bar == 0 and previous[1] != 0):
             sections.append({"kind": kind, "start": t, "end": t + 1})
         sections[-1]["end"] = t + 1
         previous = info

@@ -12,7 +12,8 @@
    heard), a bass pattern on the chord roots, a drum pattern (intro lighter, bridge half-time,
    crash into choruses, a snare fill before them), energy per section (chorus highest), and the
    melody: each phrase starts on the downbeat of its first bar, one note per syllable on an
-   eighth-note grid (longer notes when there are few syllables, the last one held), strong beats
+   eighth-note grid in one repeating rhythm (quarters, dotted pairs or eighths; :func:`_rhythm`),
+   the last note held, then a rest to the phrase's end; strong beats
    on chord tones, the chorus higher than the verse. Instrumental sections get a lead line
    (codebook-0 id 1). Phrases of the same section kind, position and length share a melody, so
    repeated choruses repeat.
@@ -423,17 +424,28 @@ class _MelodyBook:
         return notes
 
 
+#: repeating note-length patterns of a phrase (eighths): even quarters, dotted long-short, eighths
+RHYTHMS = ((2,), (3, 1), (1,))
+
+
 def _rhythm(rng: np.random.Generator, count: int, slots: int) -> list[int]:
-    """Durations (eighths) of ``count`` notes filling at most ``slots`` eighths, the last held."""
-    base = 2 if 2 * count <= slots else 1
-    durations = [base] * count
-    extra = slots - base * count
-    hold = min(extra, int(rng.integers(1, 4)))
-    durations[-1] += hold
-    extra -= hold
-    while extra >= 2 and count > 1:
-        durations[int(rng.integers(count - 1))] += 2
-        extra -= 2
+    """Durations (eighths) of ``count`` notes filling at most ``slots`` eighths: one pattern of
+    :data:`RHYTHMS` (among those that fit) repeated through the phrase, the last note held
+    1-3 eighths longer when there is room; the phrase then rests until its last bar ends.
+
+    Every length follows from the pattern, which the first notes show, not from how many
+    syllables remain. The first rhythm stretched random inner notes to fill the phrase; a model
+    sampling one note at a time cannot know how far to stretch, so it ran out of time (dropping
+    a line's last syllable) or had time left (singing the last ones again).
+    """
+    def lengths(pattern: tuple[int, ...]) -> list[int]:
+        return [pattern[i % len(pattern)] for i in range(count)]
+
+    fitting = [p for p in RHYTHMS if sum(lengths(p)) <= slots] or [RHYTHMS[-1]]
+    durations = lengths(fitting[int(rng.integers(len(fitting)))])
+    extra = slots - sum(durations)
+    if extra > 0:
+        durations[-1] += min(extra, int(rng.integers(1, 4)))
     return durations
 
 

@@ -4,7 +4,7 @@ Usage::
 
     python -m heartmula_core.demo.evaluate --lyrics FILE --tags "pop, happy, fast" [--seeds 5]
         [--seconds 60] [--model DIR] [--device auto|cpu|cuda] [--cfg 1.5] [--topk 50]
-        [--temperature 1.0]
+        [--temperature 1.0] [--jobs 1]
     python -m heartmula_core.demo.evaluate --eval-set [--seeds 5] ...   # held-out set + tag control
 
 One song is generated per seed (seeds ``0 .. N-1``; EOS ends a song, ``--seconds`` caps it),
@@ -22,7 +22,9 @@ Definitions (all per song, then averaged or counted over seeds):
   section kind by :data:`.composer.KIND_OF` (unknown markers and the unmarked section -> ``verse``;
   lyrics with no section at all -> intro, verse, chorus, outro, as the composer does).
   **Recovered sections**: ``analyze_frames(frames)["sections"]`` (a new section where the section
-  codebook's kind changes or its bar counter restarts; frames with section id 0 belong to none).
+  codebook's kind changes or its bar counter returns to 0, as every section starts at its bar 0;
+  a counter that slips back mid-section, say from bar 2 to bar 1, is a miscount inside the
+  section, not a new one; frames with section id 0 belong to none).
   A song has its **sections in order** when the recovered kind sequence *equals* the expected one
   (same length, same kind at every position); ``sections_in_order`` is the fraction of such songs.
 - **Where a line is sung**: the expected tokens are aligned to the sung tokens by a minimum edit
@@ -44,10 +46,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import pairwise, repeat
 from pathlib import Path
 
 import numpy as np
@@ -227,15 +231,47 @@ def summarize(per_seed: list[dict]) -> dict:
     }
 
 
-def evaluate(pipe, tags: str, lyrics: str, seeds, seconds: float, settings: SamplingSettings) -> dict:
-    """Generate one song per seed for (``tags``, ``lyrics``) and return the JSON-ready report.
+SongJob = tuple[str, str, int]
+"""One song to generate and score: ``(tags, lyrics, seed)``."""
 
-    ``seeds``: an iterable of seeds (or an int ``n`` for seeds ``0 .. n-1``).
-    """
-    seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    prompt = pipe.encode_prompt(tags, lyrics)
+_worker_pipe = None
+
+
+def _init_worker(root: str, device: str) -> None:
+    global _worker_pipe
+    from ..pipeline import Pipeline
+
+    torch.set_num_threads(1)
+    _worker_pipe = Pipeline.load(root, device=device)
+
+
+def _run_job(job: SongJob, seconds: float, settings: SamplingSettings, pipe=None) -> dict:
+    tags, lyrics, seed = job
+    pipe = pipe or _worker_pipe
+    return evaluate_song(pipe, pipe.encode_prompt(tags, lyrics), expected_song(lyrics), seed, seconds, settings)
+
+
+def run_songs(pipe, songs: list[SongJob], seconds: float, settings: SamplingSettings, jobs: int = 1) -> list[dict]:
+    """The per-seed records of ``songs``, in order: here, or with ``jobs`` > 1 in that many worker
+    processes (one CPU thread each, each loading the checkpoint of ``pipe`` on its device).
+    Scores do not depend on ``jobs``; ``rtf`` does (workers share the cores), so measure speed
+    with ``jobs`` = 1."""
+    if jobs <= 1:
+        return [_run_job(song, seconds, settings, pipe) for song in songs]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                             initargs=(str(pipe.paths.root), str(pipe.device))) as pool:
+        return list(pool.map(_run_job, songs, repeat(seconds), repeat(settings)))
+
+
+def _seed_list(seeds) -> list[int]:
+    return list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+
+
+def song_report(pipe, tags: str, lyrics: str, seeds: list[int], seconds: float, settings: SamplingSettings,
+                per_seed: list[dict]) -> dict:
+    """The JSON-ready report of one prompt from its per-seed records."""
     expected = expected_song(lyrics)
-    per_seed = [evaluate_song(pipe, prompt, expected, seed, seconds, settings) for seed in seeds]
     report = summarize(per_seed)
     report.update({
         "seeds": seeds,
@@ -251,6 +287,18 @@ def evaluate(pipe, tags: str, lyrics: str, seeds, seconds: float, settings: Samp
     return report
 
 
+def evaluate(pipe, tags: str, lyrics: str, seeds, seconds: float, settings: SamplingSettings,
+             jobs: int = 1) -> dict:
+    """Generate one song per seed for (``tags``, ``lyrics``) and return the JSON-ready report.
+
+    ``seeds``: an iterable of seeds (or an int ``n`` for seeds ``0 .. n-1``); ``jobs``: see
+    :func:`run_songs`.
+    """
+    seeds = _seed_list(seeds)
+    per_seed = run_songs(pipe, [(tags, lyrics, seed) for seed in seeds], seconds, settings, jobs)
+    return song_report(pipe, tags, lyrics, seeds, seconds, settings, per_seed)
+
+
 CONTROL_BASE_TAGS = "pop, piano"
 """Tags shared by the control runs; each adds one of fast, slow, major, minor."""
 
@@ -260,18 +308,26 @@ def _control_fraction(reports: dict[str, dict], word: str) -> float | None:
     return sum(m == word for m in modes) / len(modes) if modes else None
 
 
-def evaluate_eval_set(pipe, seeds, seconds: float, settings: SamplingSettings) -> dict:
+def evaluate_eval_set(pipe, seeds, seconds: float, settings: SamplingSettings, jobs: int = 1) -> dict:
     """The held-out report: every :data:`EVAL_SET` item, plus tag-control runs.
 
     Control: the first item's lyrics with ``CONTROL_BASE_TAGS`` + ``fast`` / ``slow`` /
     ``major`` / ``minor``, so only the control word differs. ``fast_slow_tempo_ratio`` is the
     mean rendered tempo of the fast songs over that of the slow ones; ``mode_as_asked`` is the
-    fraction of major- and minor-tagged songs rendered in the mode asked for.
+    fraction of major- and minor-tagged songs rendered in the mode asked for. All songs go
+    through one :func:`run_songs` call (``jobs`` workers).
     """
-    items = {item.name: evaluate(pipe, item.tags, item.lyrics, seeds, seconds, settings) for item in EVAL_SET}
+    seeds = _seed_list(seeds)
     control_lyrics = EVAL_SET[0].lyrics
-    control = {word: evaluate(pipe, f"{CONTROL_BASE_TAGS}, {word}", control_lyrics, seeds, seconds, settings)
-               for word in ("fast", "slow", "major", "minor")}
+    prompts = {item.name: (item.tags, item.lyrics) for item in EVAL_SET}
+    prompts.update({f"control:{word}": (f"{CONTROL_BASE_TAGS}, {word}", control_lyrics)
+                    for word in ("fast", "slow", "major", "minor")})
+    songs = [(tags, lyrics, seed) for tags, lyrics in prompts.values() for seed in seeds]
+    records = iter(run_songs(pipe, songs, seconds, settings, jobs))
+    reports = {name: song_report(pipe, tags, lyrics, seeds, seconds, settings, [next(records) for _ in seeds])
+               for name, (tags, lyrics) in prompts.items()}
+    items = {item.name: reports[item.name] for item in EVAL_SET}
+    control = {word: reports[f"control:{word}"] for word in ("fast", "slow", "major", "minor")}
     songs = [r for report in items.values() for r in report["per_seed"]]
     fast, slow = control["fast"]["tempo_bpm"]["mean"], control["slow"]["tempo_bpm"]["mean"]
     asked = [_control_fraction(control, w) for w in ("major", "minor")]
@@ -289,7 +345,7 @@ def evaluate_eval_set(pipe, seeds, seconds: float, settings: SamplingSettings) -
                                           "tempo_bpm", "major_fraction", "rtf", "tags")}
                   for name, r in items.items()},
         "settings": {"cfg": settings.cfg_scale, "topk": settings.topk, "temperature": settings.temperature},
-        "seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds),
+        "seeds": seeds,
         "seconds": seconds,
         "device": str(pipe.device),
     }
@@ -308,6 +364,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cfg", type=float, default=1.5)
     parser.add_argument("--topk", type=int, default=50)
     parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="songs generated in parallel worker processes (scores unchanged; measure rtf with 1)")
     return parser.parse_args(argv)
 
 
@@ -331,8 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else exc
             return _fail(f"cannot read lyrics file {args.lyrics}: {reason}")
-    if args.seeds < 1 or not args.seconds > 0:
-        return _fail("--seeds must be >= 1 and --seconds > 0")
+    if args.seeds < 1 or not args.seconds > 0 or args.jobs < 1:
+        return _fail("--seeds and --jobs must be >= 1 and --seconds > 0")
     model = args.model or DEFAULT_MODEL_DIR
     if args.model is None and not DEFAULT_MODEL_DIR.is_dir():
         return _fail(f"the built-in demo model is missing ({DEFAULT_MODEL_DIR}); train one with "
@@ -341,9 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = SamplingSettings(temperature=args.temperature, topk=args.topk, cfg_scale=args.cfg)
         pipe = Pipeline.load(model, device=args.device)
         if args.eval_set:
-            report = evaluate_eval_set(pipe, args.seeds, args.seconds, settings)
+            report = evaluate_eval_set(pipe, args.seeds, args.seconds, settings, args.jobs)
         else:
-            report = evaluate(pipe, args.tags, lyrics, args.seeds, args.seconds, settings)
+            report = evaluate(pipe, args.tags, lyrics, args.seeds, args.seconds, settings, args.jobs)
     except HeartMuLaError as exc:
         return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     report["model"] = str(model)

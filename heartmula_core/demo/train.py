@@ -72,6 +72,7 @@ syllable onsets (``--onset-weight``). Held-out teacher-forced onset accuracy wen
 from __future__ import annotations
 
 import argparse
+import hashlib
 import multiprocessing
 import os
 import json
@@ -88,6 +89,8 @@ from pathlib import Path
 
 import numpy as np
 
+import safetensors
+import safetensors.numpy
 import safetensors.torch
 import torch
 import torch.nn.functional as F
@@ -109,8 +112,9 @@ from .corpus import make_song
 from ..editing.alignment import write_alignment_heads
 from ..frontends import write_frontend_file
 from ..model.attention_probe import capture_attention_inputs, head_scores
-from .analysis import analyze_frames
+from .analysis import lyric_layout
 from .reference_bank import CLIPS_PER_BUCKET, ReferenceBank, build_bank
+from .syllables import NUM_SYLLABLES
 from .tags import without_tempo_and_mode
 from ..reference import FEATURES_NAME as REFERENCE_EMBEDDER
 from ..reference import write_embedder_file
@@ -128,6 +132,10 @@ MODEL_DIR = "HeartMuLa-oss-3B"
 CODEC_DIR = "HeartCodec-oss"
 LOG_EVERY = 50
 POINTER_HEAD = 0
+#: last-layer head trained to read the next section's marker (its own key/value head under GQA)
+SECTION_HEAD = 4
+#: last-layer head trained to read the next syllable not yet begun
+AHEAD_HEAD = 2
 INTRO_FRAMES = 8
 """Head of the last backbone layer trained to point at the syllable being sung."""
 
@@ -164,22 +172,30 @@ class TrainSettings:
     intro_weight: float = 1.0
     key_weight: float = 1.0
     boundary_weight: float = 1.0
+    section_weight: float = 0.0
+    ahead_weight: float = 0.0
+    history_noise: float = 0.0
     init: str | None = None
     reference_chance: float = 0.5
     strip_chance: float = 0.5
     bank: str | None = None
     bank_clips: int = CLIPS_PER_BUCKET
     save_every: int = 0
+    corpus: str | None = None
 
 
 @dataclass
 class PromptVariant:
-    """One way to prompt a song: text ids ``[L]``, MuQ row index, and the sung-syllable pointer
-    ``[T]`` (prompt position of the syllable sung, or next to be sung, at each frame; -1: none)."""
+    """One way to prompt a song: text ids ``[L]``, MuQ row index, the sung-syllable pointer
+    ``[T]`` (prompt position of the syllable sung, or next to be sung, at each frame; -1: none)
+    the next-section pointer ``[T]`` (:func:`next_section_pointer`) and the lookahead syllable
+    pointer ``[T]`` (:func:`sung_pointer` with ``ahead``)."""
 
     tokens: torch.Tensor
     muq_index: int
     pointer: torch.Tensor
+    section_pointer: torch.Tensor
+    ahead_pointer: torch.Tensor
 
 
 @dataclass
@@ -207,10 +223,15 @@ class Batch:
     uncond: torch.Tensor
     pointer: torch.Tensor  # [B, T], -1 padded
     reference: torch.Tensor  # [B, 512] reference vectors; zeros: no reference
+    section_pointer: torch.Tensor  # [B, T], -1 padded
+    ahead_pointer: torch.Tensor  # [B, T], -1 padded
+    history: torch.Tensor | None = None  # [B, T, K] frames the model reads (None: ``frames``)
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(*(t.to(device) for t in (self.tokens, self.prompt_lens, self.muq_index, self.frames,
-                                              self.frame_lens, self.uncond, self.pointer, self.reference)))
+        moved = [t.to(device) for t in (self.tokens, self.prompt_lens, self.muq_index, self.frames,
+                                        self.frame_lens, self.uncond, self.pointer, self.reference,
+                                        self.section_pointer, self.ahead_pointer)]
+        return Batch(*moved, history=None if self.history is None else self.history.to(device))
 
 
 # -- model -------------------------------------------------------------------------------------------
@@ -256,15 +277,47 @@ def tie_syllable_embeddings(model: HeartMuLa) -> None:
 
 @torch.no_grad()
 def load_initial_weights(model: HeartMuLa, root: Path) -> None:
-    """Copy the weights of the demo checkpoint under ``root`` into ``model`` (same config)."""
+    """Copy the weights of the demo checkpoint under ``root`` into ``model`` (same config, or a
+    deeper backbone: see :func:`grown_backbone`)."""
     tensors = safetensors.torch.load_file(str(root / MODEL_DIR / SINGLE_NAME))
     state = model.state_dict()
+    old, new = _backbone_depth(tensors), len(model.backbone.layers)
+    if new > old:
+        tensors = grown_backbone(tensors, old, state)
+        log.info("init: %d backbone layers grown to %d (new layers start as identities)", old, new)
     if set(tensors) != set(state):
         raise ValueError(f"{root}: its tensors do not match this model's (different size options?)")
     for name, value in tensors.items():
         if value.shape != state[name].shape:
             raise ValueError(f"{root}: {name} has shape {tuple(value.shape)}, this model {tuple(state[name].shape)}")
         state[name].copy_(value)
+
+
+def _backbone_depth(tensors: dict[str, torch.Tensor]) -> int:
+    return len({name.split(".")[2] for name in tensors if name.startswith("backbone.layers.")})
+
+
+def grown_backbone(tensors: dict[str, torch.Tensor], old_layers: int,
+                   state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Checkpoint ``tensors`` with ``old_layers`` backbone layers, made to fit ``state`` (a model
+    with more): layers ``0 .. old-2`` stay, the old last layer becomes the new last layer (it holds
+    the guided heads the editor's alignment reads), and the layers inserted before it keep
+    ``state``'s fresh weights with zero output projections (``output_proj``, ``mlp.w2``), so
+    the grown model computes exactly what the old one did until training moves them."""
+    new_layers = len({name.split(".")[2] for name in state if name.startswith("backbone.layers.")})
+    out = {name: value for name, value in tensors.items() if not name.startswith("backbone.layers.")}
+    prefix = "backbone.layers."
+    for name, value in tensors.items():
+        if name.startswith(prefix):
+            index, rest = name[len(prefix):].split(".", 1)
+            target = new_layers - 1 if int(index) == old_layers - 1 else int(index)
+            out[f"{prefix}{target}.{rest}"] = value
+    for index in range(old_layers - 1, new_layers - 1):
+        for name, value in state.items():
+            if name.startswith(f"{prefix}{index}."):
+                zero = name.endswith(("attn.output_proj.weight", "mlp.w2.weight"))
+                out[name] = torch.zeros_like(value) if zero else value.clone()
+    return out
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -291,27 +344,108 @@ def compose_corpus(songs: int, seed: int, workers: int) -> Iterator[tuple[str, s
         yield from pool.map(_compose, jobs, chunksize=32)
 
 
-def sung_pointer(tokens: tuple[int, ...], lyrics_start: int, frames: np.ndarray) -> torch.Tensor:
+def cached_corpus(path: Path | str, songs: int, seed: int, workers: int
+                  ) -> list[tuple[str, str, np.ndarray, int, bool]]:
+    """:func:`compose_corpus` through a cache file (safetensors: frames, lengths, tempo and mode
+    tensors; tags and lyrics as JSON metadata): read when it holds the same ``songs`` and
+    ``seed`` from the same composer code (:func:`_composer_digest`), else composed and written.
+    Parallel training runs then compose once."""
+    path = Path(path)
+    key = {"songs": str(songs), "seed": str(seed), "composer": _composer_digest()}
+    if path.is_file():
+        with safetensors.safe_open(str(path), "np") as handle:
+            meta = handle.metadata() or {}
+            if all(meta.get(k) == v for k, v in key.items()):
+                frames, lengths = handle.get_tensor("frames"), handle.get_tensor("lengths")
+                fpb, major = handle.get_tensor("fpb"), handle.get_tensor("major")
+                texts = json.loads(meta["texts"])
+                ends = np.cumsum(lengths)
+                log.info("corpus: %d songs read from %s", songs, path)
+                return [(tags, lyrics, frames[end - n:end], int(f), bool(m))
+                        for (tags, lyrics), end, n, f, m in zip(texts, ends, lengths, fpb, major)]
+        log.info("corpus cache %s is for other settings; composing again", path)
+    corpus = list(compose_corpus(songs, seed, workers))
+    tensors = {"frames": np.concatenate([c[2] for c in corpus]),
+               "lengths": np.array([len(c[2]) for c in corpus], dtype=np.int64),
+               "fpb": np.array([c[3] for c in corpus], dtype=np.int64),
+               "major": np.array([c[4] for c in corpus], dtype=np.int64)}
+    meta = {**key, "texts": json.dumps([(c[0], c[1]) for c in corpus])}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    safetensors.numpy.save_file(tensors, str(path), metadata=meta)
+    return corpus
+
+
+@lru_cache(maxsize=1)
+def _composer_digest() -> str:
+    """SHA-256 of the source files that decide corpus songs (a cache of older code is stale)."""
+    digest = hashlib.sha256()
+    for name in ("composer", "corpus", "lexicon", "syllables", "tags", "vocab"):
+        digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    return digest.hexdigest()
+
+
+def sung_pointer(tokens: tuple[int, ...], lyrics_start: int, frames: np.ndarray,
+                 ahead: bool = False, layout: dict | None = None) -> torch.Tensor:
     """``[T]``: for each frame, the prompt position of the syllable it sings, or (between
     syllables) of the next one to be sung; -1 after the last one.
 
+    With ``ahead``, the position predicting frame ``t`` gets instead the first syllable that has
+    not started before ``t``: during a held syllable, the one after it (the lookahead that
+    decides the next onset, whenever it comes); at an onset both agree.
+
     The composer sings exactly the prompt's syllables in order, so the k-th sung token of
     :func:`.analysis.analyze_frames` is the k-th syllable token of the prompt. Songs where the
-    counts differ (none are known) get no pointer at all.
+    counts differ (none are known) get no pointer at all. ``layout``: the frames'
+    :func:`.analysis.lyric_layout`, when already known.
     """
     syllable_ids = _syllable_id_set()
     positions = [i for i in range(lyrics_start, len(tokens)) if tokens[i] in syllable_ids]
-    spans = analyze_frames(frames)["token_frames"]
+    spans = (layout or lyric_layout(frames))["token_frames"]
     pointer = torch.full((len(frames),), -1, dtype=torch.long)
     if len(spans) != len(positions):
         log.warning("sung syllables (%d) differ from prompt syllables (%d); no pointer", len(spans),
                     len(positions))
         return pointer
-    previous_end = 0
+    previous = 0
     for (start, end), position in zip(spans, positions):
-        pointer[previous_end:end] = position
-        previous_end = end
+        until = start + 1 if ahead else end
+        pointer[previous:until] = position
+        previous = until
     return pointer
+
+
+def next_section_pointer(tokens: tuple[int, ...], lyrics_start: int, frames: np.ndarray,
+                         layout: dict | None = None) -> torch.Tensor:
+    """``[T + 1]``: for the position that predicts frame ``t`` (``t = T``: the EOS frame), the
+    prompt position of the kind word of the section that comes after the one being played
+    (the section of frame ``t - 1``; before frame 0, the first section), or of the closing
+    end-of-text token when that section is the last one.
+
+    This is what the model must read to end a section right: go on into the next marker's kind
+    (an instrumental ``[outro]`` too) or stop. Marker kind words are the tokens just after each
+    ``[`` of the lyrics; the composer plays one section per marker, in order. Songs whose
+    played sections (:func:`.analysis.lyric_layout`, or ``layout``) do not match the markers in
+    number get no pointer (all -1).
+    """
+    open_id = _open_bracket_id()
+    kinds = [i + 1 for i in range(lyrics_start, len(tokens) - 1) if tokens[i] == open_id]
+    sections = (layout or lyric_layout(frames))["sections"]
+    pointer = torch.full((len(frames) + 1,), -1, dtype=torch.long)
+    if len(sections) != len(kinds) or not kinds:
+        log.warning("played sections (%d) differ from prompt markers (%d); no section pointer",
+                    len(sections), len(kinds))
+        return pointer
+    targets = kinds[1:] + [len(tokens) - 1]  # after section i: marker i + 1, or the end
+    ends = [s["start"] for s in sections[1:]] + [len(frames)]  # frames without a section code
+    pointer[0] = kinds[0]                                       # (a closing tail) stay in the last one
+    for section, end, target in zip(sections, ends, targets):
+        pointer[section["start"] + 1: end + 1] = target
+    return pointer
+
+
+@lru_cache(maxsize=1)
+def _open_bracket_id() -> int:
+    return build_demo_tokenizer().token_to_id("[")
 
 
 @lru_cache(maxsize=1)
@@ -323,14 +457,20 @@ def make_examples(settings: TrainSettings, tokenizer: PromptTokenizer) -> list[E
     """The training songs as :class:`Example` s (prompt + frames + one EOS frame, cut to max_frames)."""
     eos = torch.full((1, NUM_CODEBOOKS), AUDIO_EOS_ID, dtype=torch.long)
     examples = []
-    for tags, lyrics, frames, fpb, major in compose_corpus(settings.songs, settings.seed, settings.workers):
+    corpus = (cached_corpus(settings.corpus, settings.songs, settings.seed, settings.workers) if settings.corpus
+              else compose_corpus(settings.songs, settings.seed, settings.workers))
+    for tags, lyrics, frames, fpb, major in corpus:
         target = torch.cat([torch.from_numpy(frames).long(), eos])[: settings.max_frames]
+        layout = lyric_layout(frames)
 
         def variant(prompt_tags: str) -> PromptVariant:
             prompt = tokenizer.encode(prompt_tags, lyrics)
-            pointer = sung_pointer(prompt.tokens, prompt.lyrics_start, frames)
+            pointer = sung_pointer(prompt.tokens, prompt.lyrics_start, frames, layout=layout)
+            sections = next_section_pointer(prompt.tokens, prompt.lyrics_start, frames, layout)  # [T + 1]
+            ahead = sung_pointer(prompt.tokens, prompt.lyrics_start, frames, ahead=True, layout=layout)
             return PromptVariant(torch.tensor(prompt.tokens, dtype=torch.long), prompt.muq_index,
-                                 torch.cat([pointer, torch.tensor([-1])])[: len(target)])
+                                 torch.cat([pointer, torch.tensor([-1])])[: len(target)],
+                                 sections[: len(target)], torch.cat([ahead, torch.tensor([-1])])[: len(target)])
 
         plain_tags = without_tempo_and_mode(tags)
         examples.append(Example(target, fpb, major, variant(tags),
@@ -370,6 +510,8 @@ def make_batch(examples: list[Example], indices: list[int], cfg_dropout: float,
         uncond=uncond,
         pointer=pad_sequence([p.pointer for p in prompts], batch_first=True, padding_value=-1),
         reference=reference,
+        section_pointer=pad_sequence([p.section_pointer for p in prompts], batch_first=True, padding_value=-1),
+        ahead_pointer=pad_sequence([p.ahead_pointer for p in prompts], batch_first=True, padding_value=-1),
     )
 
 
@@ -389,7 +531,8 @@ def embed_batch(model: HeartMuLa, batch: Batch) -> torch.Tensor:
     text = text.index_put((rows, batch.muq_index), muq_rows.to(text.dtype))
     uncond = model.unconditional_text_embedding.weight[0]
     text = torch.where(batch.uncond[:, None, None], uncond.expand_as(text), text)
-    history = model.embed_frames(batch.frames[:, :-1])  # [B, T-1, Db]
+    inputs = batch.frames if batch.history is None else batch.history
+    history = model.embed_frames(inputs[:, :-1])  # [B, T-1, Db]
     seqs = []
     for i in range(text.shape[0]):
         p, t = int(batch.prompt_lens[i]), int(batch.frame_lens[i])
@@ -397,21 +540,56 @@ def embed_batch(model: HeartMuLa, batch: Batch) -> torch.Tensor:
     return pad_sequence(seqs, batch_first=True)
 
 
+@torch.no_grad()
+def sampled_history(model: HeartMuLa, batch: Batch, chance: float, generator: torch.Generator,
+                    topk: int = 50) -> torch.Tensor:
+    """Scheduled sampling for codebook 0: ``[B, T, K]`` frames to read, where each frame's lyric
+    id is, with ``chance``, replaced by what the model itself samples there (temperature 1,
+    top-``topk``, one teacher-forced pass; EOS draws are not used).
+
+    At inference the model reads its own lyric choices, including the hold-or-move timing the
+    composer never made; trained only on the composer's frames, it loses its place in the lyrics
+    once its own history drifts. Targets stay the composer's, so the model learns to carry on
+    with the right syllable from a history that is not quite the composer's.
+    """
+    embeds = embed_batch(model, batch)
+    hidden = model.backbone(embeds, torch.arange(embeds.shape[1], device=embeds.device))
+    steps = torch.arange(batch.frames.shape[1], device=embeds.device)
+    index = (batch.prompt_lens[:, None] - 1 + steps[None]).clamp(max=embeds.shape[1] - 1)  # [B, T]
+    last_h = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))
+    logits = model.codebook0_head(last_h).float()  # [B, T, V]
+    top, ids = logits.topk(topk, dim=-1)
+    probs = torch.softmax(top, dim=-1).reshape(-1, topk)
+    pick = torch.multinomial(probs.cpu(), 1, generator=generator).to(ids.device)
+    drawn = ids.reshape(-1, topk).gather(1, pick).reshape(ids.shape[:2])  # [B, T]
+    coin = torch.rand(drawn.shape, generator=generator).to(drawn.device) < chance
+    history = batch.frames.clone()
+    use = coin & (drawn < vocab.LYRIC_FIRST_SYLLABLE + NUM_SYLLABLES)
+    history[..., 0] = torch.where(use, drawn, history[..., 0])
+    return history
+
+
 def section_starts(frames: torch.Tensor) -> torch.Tensor:
     """``frames [B, T, K]`` -> ``[B, T]`` bool: the first frame of each section (its section code
-    is bar 0 of a kind and differs from the frame before) and every EOS frame."""
+    is bar 0 of a kind and differs from the frame before), the first frame of the closing silent
+    bar (no section after one) and every EOS frame."""
     sid = frames[..., vocab.CB_SECTION]
     previous = torch.cat([torch.full_like(sid[:, :1], -1), sid[:, :-1]], dim=1)
-    real = (sid >= 1) & (sid < 1 + len(vocab.SECTION_KINDS) * (vocab.MAX_BAR_INDEX + 1))
+
+    def real(codes: torch.Tensor) -> torch.Tensor:
+        return (codes >= 1) & (codes < 1 + len(vocab.SECTION_KINDS) * (vocab.MAX_BAR_INDEX + 1))
+
     first_bar = (sid - 1) % (vocab.MAX_BAR_INDEX + 1) == 0
-    return (real & first_bar & (sid != previous)) | (frames[..., 0] == AUDIO_EOS_ID)
+    closing = (sid == 0) & real(previous)
+    return (real(sid) & first_bar & (sid != previous)) | closing | (frames[..., 0] == AUDIO_EOS_ID)
 
 
 def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_weight: float = 1.0,
             intro_weight: float = 1.0, key_weight: float = 1.0,
-            boundary_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Teacher-forced loss: ``(mean over frames of CE summed over codebooks [+ pointer loss],
-    per-codebook mean CE [K] [+ pointer CE])``.
+            boundary_weight: float = 1.0, section_weight: float = 0.0,
+            ahead_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher-forced loss: ``(mean over frames of CE summed over codebooks [+ pointer losses],
+    per-codebook mean CE [K] [+ pointer CE] [+ section pointer CE] [+ lookahead CE])``.
 
     With ``pointer_weight`` > 0, head 0 of the last backbone layer is also trained to attend, from
     the position that predicts frame ``t``, to the prompt syllable sung at ``t``
@@ -427,12 +605,20 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
     ``boundary_weight`` > 1 counts the frames that start a section, and the EOS frame, that many
     times (:func:`section_starts`): whether the song goes on into the next prompt section or ends is
     decided there, once per section, and a model that ends after the last sung line (skipping an
-    instrumental outro) or starts the wrong section breaks the song's structure.
+    instrumental outro) or starts the wrong section breaks the song's structure. With
+    ``section_weight`` > 0, head :data:`SECTION_HEAD` of the last layer is trained, like the
+    pointer head, to attend to the kind word of the next prompt section, or to the closing
+    end-of-text token in the last section (:func:`next_section_pointer`): the tokens that decide
+    where the song goes when the current section ends. With ``ahead_weight`` > 0, head
+    :data:`AHEAD_HEAD` is trained to attend to the next syllable not yet begun
+    (:func:`sung_pointer` with ``ahead``): the pointer head's target jumps at the onset, whose
+    timing is free, so that head must hedge; this one's target is certain at every frame.
     """
     embeds = embed_batch(model, batch)
     seq = embeds.shape[1]
     last_attn = model.backbone.layers[-1].attn
-    with capture_attention_inputs([last_attn] if pointer_weight > 0 else []) as captured:
+    guided = pointer_weight > 0 or section_weight > 0 or ahead_weight > 0
+    with capture_attention_inputs([last_attn] if guided else []) as captured:
         hidden = model.backbone(embeds, torch.arange(seq, device=embeds.device))  # uncached, causal
     t_max = batch.frames.shape[1]
     steps = torch.arange(t_max, device=embeds.device)
@@ -445,11 +631,10 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
     ce = ce.reshape(targets.shape)
     per_codebook = ce.mean(dim=0)
     loss = per_codebook.sum()
+    intro = (steps[None] < INTRO_FRAMES).expand_as(valid)[valid]  # [N]
     if intro_weight != 1.0:
-        intro = (steps[None] < INTRO_FRAMES).expand_as(valid)[valid]  # [N]
         loss = loss + (intro_weight - 1.0) * (ce.sum(dim=1) * intro).sum() / len(ce)
     if key_weight != 1.0:
-        intro = (steps[None] < INTRO_FRAMES).expand_as(valid)[valid]  # [N]
         loss = loss + (key_weight - 1.0) * (ce[:, vocab.CB_CHORD] * intro).sum() / len(ce)
     if boundary_weight != 1.0:
         boundary = section_starts(batch.frames)[valid]  # [N]
@@ -458,19 +643,37 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
         previous = torch.cat([torch.full_like(batch.frames[:, :1, 0], -1), batch.frames[:, :-1, 0]], dim=1)
         onset = ((batch.frames[..., 0] != previous) & (batch.frames[..., 0] >= vocab.LYRIC_FIRST_SYLLABLE))[valid]
         loss = loss + (onset_weight - 1.0) * (ce[:, 0] * onset).sum() / len(ce)
-    if pointer_weight > 0:
-        aligned = valid & (batch.pointer >= 0) & ~batch.uncond[:, None]  # [B, T]
-        if aligned.any():
-            rows, frame = aligned.nonzero(as_tuple=True)
-            scores = head_scores(last_attn, captured[0]["x"], captured[0]["rope"], POINTER_HEAD,
-                                 index[rows, frame], rows)
-            point = F.cross_entropy(scores, batch.pointer[rows, frame])
-            loss = loss + pointer_weight * point
+    for weight, head, target in ((pointer_weight, POINTER_HEAD, batch.pointer),
+                                 (section_weight, SECTION_HEAD, batch.section_pointer),
+                                 (ahead_weight, AHEAD_HEAD, batch.ahead_pointer)):
+        if weight > 0:
+            point = _guided_attention_loss(last_attn, captured[0], head, target, index, valid & ~batch.uncond[:, None])
+            loss = loss + weight * point
             per_codebook = torch.cat([per_codebook, point.detach()[None]])
     return loss, per_codebook.detach()
 
 
+def _guided_attention_loss(attn, captured: dict, head: int, target: torch.Tensor, index: torch.Tensor,
+                           rows_ok: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``head``'s attention, from the position predicting each frame
+    (``index [B, T]``), against the prompt position ``target [B, T]`` (-1: none), over the frames
+    where ``rows_ok [B, T]``; zero when there are none."""
+    aligned = rows_ok & (target >= 0)
+    if not aligned.any():
+        return torch.zeros((), device=target.device)
+    rows, frame = aligned.nonzero(as_tuple=True)
+    scores = head_scores(attn, captured["x"], captured["rope"], head, index[rows, frame], rows)
+    return F.cross_entropy(scores, target[rows, frame])
+
+
 # -- training ----------------------------------------------------------------------------------------
+
+
+def _guide_names(settings: TrainSettings) -> list[str]:
+    """Names of the guided-attention losses :func:`loss_fn` appends, in its order."""
+    return [name for name, weight in (("pointer", settings.pointer_weight),
+                                      ("section", settings.section_weight),
+                                      ("ahead", settings.ahead_weight)) if weight > 0]
 
 
 def lr_at(step: int, settings: TrainSettings) -> float:
@@ -562,9 +765,13 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainR
         indices = torch.randint(len(examples), (settings.batch,), generator=generator).tolist()
         batch = make_batch(examples, indices, settings.cfg_dropout, generator, bank,
                            settings.reference_chance, settings.strip_chance).to(device)
+        if settings.history_noise > 0:
+            with autocast:
+                batch.history = sampled_history(model, batch, settings.history_noise, generator)
         with autocast:
             loss, per_codebook = loss_fn(model, batch, settings.pointer_weight, settings.onset_weight,
-                                         settings.intro_weight, settings.key_weight, settings.boundary_weight)
+                                         settings.intro_weight, settings.key_weight, settings.boundary_weight,
+                                         settings.section_weight, settings.ahead_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -574,7 +781,8 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainR
             now = time.perf_counter()
             done = (step + 1) % settings.log_every or settings.log_every
             recent = losses[-done:]
-            pointer = f"  pointer {per_codebook[NUM_CODEBOOKS].item():.3f}" if len(per_codebook) > NUM_CODEBOOKS else ""
+            guides = per_codebook[NUM_CODEBOOKS:].tolist()
+            pointer = "".join(f"  {name} {value:.3f}" for name, value in zip(_guide_names(settings), guides))
             log.info("step %d/%d  loss %.4f  cb0 %.4f%s  lr %.2e  %.2f steps/s", step + 1, settings.steps,
                      sum(recent) / len(recent), per_codebook[0].item(), pointer, lr_at(step, settings),
                      done / max(now - last, 1e-9))
@@ -650,6 +858,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                         help="extra weight of the chord codebook in the first frames (key and mode)")
     parser.add_argument("--boundary-weight", type=float, default=defaults.boundary_weight,
                         help="loss weight of section-start and EOS frames (1: plain)")
+    parser.add_argument("--section-weight", type=float, default=defaults.section_weight,
+                        help="weight of the next-section guided-attention loss (0: off)")
+    parser.add_argument("--ahead-weight", type=float, default=defaults.ahead_weight,
+                        help="weight of the lookahead-syllable guided-attention loss (0: off)")
+    parser.add_argument("--history-noise", type=float, default=defaults.history_noise,
+                        help="scheduled sampling: chance that a read frame's lyric id is the model's own draw")
+    parser.add_argument("--corpus", default=None,
+                        help="corpus cache file (composed once, then read by later runs with the same --songs/--seed)")
     parser.add_argument("--init", default=None, help="start from this demo checkpoint root (fine-tuning)")
     parser.add_argument("--reference-chance", type=float, default=defaults.reference_chance,
                         help="share of conditional rows given a reference vector of their tempo and mode")
@@ -670,10 +886,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                              cfg_dropout=args.cfg_dropout, save_dtype=args.save_dtype,
                              workers=args.workers, pointer_weight=args.pointer_weight,
                              onset_weight=args.onset_weight, intro_weight=args.intro_weight, key_weight=args.key_weight,
-                             boundary_weight=args.boundary_weight,
+                             boundary_weight=args.boundary_weight, section_weight=args.section_weight,
+                             ahead_weight=args.ahead_weight, history_noise=args.history_noise,
                              init=args.init, reference_chance=args.reference_chance,
                              strip_chance=args.strip_chance, bank=args.bank, bank_clips=args.bank_clips,
-                             save_every=args.save_every)
+                             save_every=args.save_every, corpus=args.corpus)
     return args.out, settings
 
 
