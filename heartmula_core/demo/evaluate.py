@@ -254,8 +254,8 @@ def _run_job(job: SongJob, seconds: float, settings: SamplingSettings, pipe=None
 def run_songs(pipe, songs: list[SongJob], seconds: float, settings: SamplingSettings, jobs: int = 1) -> list[dict]:
     """The per-seed records of ``songs``, in order: here, or with ``jobs`` > 1 in that many worker
     processes (one CPU thread each, each loading the checkpoint of ``pipe`` on its device).
-    Scores do not depend on ``jobs``; ``rtf`` does (workers share the cores), so measure speed
-    with ``jobs`` = 1."""
+    On one machine the scores do not depend on ``jobs`` (the tests check it; another CPU can
+    draw differently); ``rtf`` does (workers share the cores), so measure speed with one job."""
     if jobs <= 1:
         return [_run_job(song, seconds, settings, pipe) for song in songs]
     context = multiprocessing.get_context("spawn")

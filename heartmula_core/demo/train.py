@@ -51,6 +51,23 @@ bfloat16 by default; the safetensors file must be ≤ 20 MB (:data:`MAX_WEIGHTS_
 A fifth run adding ``--boundary-weight 8`` (1,500 steps) did not move the evaluation (TER 0.12,
 sections in order 62.5%) and was not shipped.
 
+**Stage 6** (one H200, 2026-11-26; ``benchmarks/train_demo_variants.sh`` trained 2-4 variants at
+once on the card, ``benchmarks/variants/stage6*.txt``; every variant, figure and log is in
+``benchmarks/results/demo-stage6-2026-11-26/``). Shared options: ``--max-frames 960
+--intro-weight 8 --key-weight 50 --reference-chance 0.8 --strip-chance 0.8 --bank BANK
+--section-weight 1 --ahead-weight 1 --warmup 100 --save-every 200`` (250 in run 5), each run from
+the previous one's output; the shipped weights are the last checkpoint each run wrote:
+
+5. ``--init STAGE4 --steps 2000 --lr 2e-4 --boundary-weight 4 --seed 5`` (cut at step 1,000);
+6. ``--steps 1800 --lr 1.5e-4 --boundary-weight 4 --seed 5`` (cut at step 1,600);
+7. the composer's new rhythm (one repeating pattern per phrase): ``--steps 2000 --lr 2e-4
+   --boundary-weight 4 --seed 6``;
+8. ``--steps 2000 --lr 1e-4 --boundary-weight 8 --seed 7`` (cut at step 1,600).
+
+Together 6,200 steps at about 5 steps/s with the card shared (~9 steps/s alone). With stages
+1-4, the lineage has taken more GPU time than the half hour the issue allows; one run from
+scratch with every stage-6 option has not been timed yet.
+
 On 2 CPU cores only tiny smoke runs are practical (~0.8 steps/s even with 24-frame crops).
 
 **Reference audio.** With ``--reference-chance`` (0.5) a conditional row's MuQ row gets the
