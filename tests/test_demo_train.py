@@ -51,6 +51,16 @@ TINY = TrainSettings(steps=30, batch=2, device="cpu", dim=64, layers=1, decoder_
                      heads=4, songs=8, max_frames=64, lr=3e-3, warmup=3, log_every=10, bank_clips=1)
 
 
+def _small_setup(layers: int, heads: int):
+    """Two corpus examples of 40 frames, a small random model and the batch of both."""
+    settings = TrainSettings(songs=2, max_frames=40, dim=64, layers=layers, decoder_dim=64, decoder_layers=1,
+                             heads=heads)
+    tok = demo_prompt_tokenizer()
+    examples = make_examples(settings, tok)
+    model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
+    return examples, model, make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     result = train(TINY)
@@ -207,11 +217,7 @@ def test_loss_matches_score_frames():
     """The training loss lines positions up exactly as the engine's teacher-forced scorer."""
     from heartmula_core.generation import Conditioning, score_frames
 
-    settings = TrainSettings(songs=2, max_frames=40, dim=64, layers=2, decoder_dim=64, decoder_layers=1, heads=4)
-    tok = demo_prompt_tokenizer()
-    examples = make_examples(settings, tok)
-    model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
-    batch = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))
+    examples, model, batch = _small_setup(layers=2, heads=4)
     with torch.no_grad():
         loss, _ = loss_fn(model, batch)
         scores = [score_frames(model, Conditioning(tuple(e.full.tokens.tolist()), e.full.muq_index, None),
@@ -250,11 +256,7 @@ def test_loss_with_a_reference_matches_score_frames():
     """A reference vector enters training exactly as the engine's conditioning applies it."""
     from heartmula_core.generation import Conditioning, score_frames
 
-    settings = TrainSettings(songs=2, max_frames=40, dim=64, layers=2, decoder_dim=64, decoder_layers=1, heads=4)
-    tok = demo_prompt_tokenizer()
-    examples = make_examples(settings, tok)
-    model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
-    batch = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))
+    examples, model, batch = _small_setup(layers=2, heads=4)
     vector = torch.randn(2, 512, generator=torch.Generator().manual_seed(5))
     batch.reference = vector
     with torch.no_grad():
@@ -305,11 +307,7 @@ def test_next_section_pointer_reads_the_following_marker_then_the_end():
 
 
 def test_section_weight_adds_a_guided_attention_term():
-    settings = TrainSettings(songs=2, max_frames=40, dim=64, layers=1, decoder_dim=64, decoder_layers=1, heads=8)
-    tok = demo_prompt_tokenizer()
-    examples = make_examples(settings, tok)
-    model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
-    batch = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))
+    _, model, batch = _small_setup(layers=1, heads=8)
     assert (batch.section_pointer[:, 0] >= 0).all()
     with torch.no_grad():
         plain, parts = loss_fn(model, batch)
@@ -355,11 +353,7 @@ def test_corpus_cache_round_trips(tmp_path):
 def test_scheduled_sampling_replaces_only_lyric_ids_with_model_draws():
     from heartmula_core.demo.train import sampled_history
 
-    settings = TrainSettings(songs=2, max_frames=40, dim=64, layers=1, decoder_dim=64, decoder_layers=1, heads=4)
-    tok = demo_prompt_tokenizer()
-    examples = make_examples(settings, tok)
-    model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
-    batch = make_batch(examples, [0, 1], 0.0, torch.Generator().manual_seed(0))
+    _, model, batch = _small_setup(layers=1, heads=4)
     assert torch.equal(sampled_history(model, batch, 0.0, torch.Generator().manual_seed(1)), batch.frames)
     mixed = sampled_history(model, batch, 1.0, torch.Generator().manual_seed(1))
     assert torch.equal(mixed[..., 1:], batch.frames[..., 1:])
