@@ -321,9 +321,9 @@ def grown_backbone(tensors: dict[str, torch.Tensor], old_layers: int,
     the guided heads the editor's alignment reads), and the layers inserted before it keep
     ``state``'s fresh weights with zero output projections (``output_proj``, ``mlp.w2``), so
     the grown model computes exactly what the old one did until training moves them."""
-    new_layers = len({name.split(".")[2] for name in state if name.startswith("backbone.layers.")})
-    out = {name: value for name, value in tensors.items() if not name.startswith("backbone.layers.")}
     prefix = "backbone.layers."
+    new_layers = _backbone_depth(state)
+    out = {name: value for name, value in tensors.items() if not name.startswith(prefix)}
     for name, value in tensors.items():
         if name.startswith(prefix):
             index, rest = name[len(prefix):].split(".", 1)
@@ -485,9 +485,10 @@ def make_examples(settings: TrainSettings, tokenizer: PromptTokenizer) -> list[E
             pointer = sung_pointer(prompt.tokens, prompt.lyrics_start, frames, layout=layout)
             sections = next_section_pointer(prompt.tokens, prompt.lyrics_start, frames, layout)  # [T + 1]
             ahead = sung_pointer(prompt.tokens, prompt.lyrics_start, frames, ahead=True, layout=layout)
+            none = torch.tensor([-1])  # the EOS frame sings nothing
             return PromptVariant(torch.tensor(prompt.tokens, dtype=torch.long), prompt.muq_index,
-                                 torch.cat([pointer, torch.tensor([-1])])[: len(target)],
-                                 sections[: len(target)], torch.cat([ahead, torch.tensor([-1])])[: len(target)])
+                                 torch.cat([pointer, none])[: len(target)], sections[: len(target)],
+                                 torch.cat([ahead, none])[: len(target)])
 
         plain_tags = without_tempo_and_mode(tags)
         examples.append(Example(target, fpb, major, variant(tags),
@@ -557,6 +558,15 @@ def embed_batch(model: HeartMuLa, batch: Batch) -> torch.Tensor:
     return pad_sequence(seqs, batch_first=True)
 
 
+def frame_states(batch: Batch, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For backbone output ``hidden [B, S, Db]`` of :func:`embed_batch`'s rows: frame steps
+    ``[T]``, the position predicting each frame ``[B, T]`` (the one just before it; clamped on
+    padding) and its hidden state ``[B, T, Db]``, lined up as :func:`heartmula_core.generation.score_frames`."""
+    steps = torch.arange(batch.frames.shape[1], device=hidden.device)
+    index = (batch.prompt_lens[:, None] - 1 + steps[None]).clamp(max=hidden.shape[1] - 1)
+    return steps, index, hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))
+
+
 @torch.no_grad()
 def sampled_history(model: HeartMuLa, batch: Batch, chance: float, generator: torch.Generator,
                     topk: int = 50) -> torch.Tensor:
@@ -571,10 +581,7 @@ def sampled_history(model: HeartMuLa, batch: Batch, chance: float, generator: to
     """
     embeds = embed_batch(model, batch)
     hidden = model.backbone(embeds, torch.arange(embeds.shape[1], device=embeds.device))
-    steps = torch.arange(batch.frames.shape[1], device=embeds.device)
-    index = (batch.prompt_lens[:, None] - 1 + steps[None]).clamp(max=embeds.shape[1] - 1)  # [B, T]
-    last_h = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))
-    logits = model.codebook0_head(last_h).float()  # [B, T, V]
+    logits = model.codebook0_head(frame_states(batch, hidden)[2]).float()  # [B, T, V]
     top, ids = logits.topk(topk, dim=-1)
     probs = torch.softmax(top, dim=-1).reshape(-1, topk)
     pick = torch.multinomial(probs.cpu(), 1, generator=generator).to(ids.device)
@@ -632,15 +639,11 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
     timing is free, so that head must hedge; this one's target is certain at every frame.
     """
     embeds = embed_batch(model, batch)
-    seq = embeds.shape[1]
     last_attn = model.backbone.layers[-1].attn
     guided = pointer_weight > 0 or section_weight > 0 or ahead_weight > 0
     with capture_attention_inputs([last_attn] if guided else []) as captured:
-        hidden = model.backbone(embeds, torch.arange(seq, device=embeds.device))  # uncached, causal
-    t_max = batch.frames.shape[1]
-    steps = torch.arange(t_max, device=embeds.device)
-    index = (batch.prompt_lens[:, None] - 1 + steps[None]).clamp(max=seq - 1)  # [B, T]
-    last_h = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))  # [B, T, Db]
+        hidden = model.backbone(embeds, torch.arange(embeds.shape[1], device=embeds.device))  # uncached, causal
+    steps, index, last_h = frame_states(batch, hidden)
     valid = steps[None] < batch.frame_lens[:, None]  # [B, T]
     targets = batch.frames[valid]  # [N, K]
     logits = model.decoder_logits(last_h[valid][None], targets[None])[0]  # [N, K, V]
