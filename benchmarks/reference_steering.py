@@ -71,7 +71,7 @@ def song_tempo_and_mode(editor: Editor, doc) -> tuple[float | None, str | None]:
     song = song[: hits[0, 0].item()] if len(hits) else song
     if len(song) < 16:
         return None, None
-    facts = analyze_frames(song)
+    facts = analyze_frames(editor.pipeline.codec.canonical(song))
     return facts["tempo_bpm"], facts["mode"]
 
 

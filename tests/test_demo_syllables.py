@@ -39,7 +39,10 @@ def test_inventory_round_trip():
 
 
 def test_codebook_layout():
-    assert vocab.CODEBOOK_SIZES == (962, 73, 85, 49, 256, 40, 113, 281)
+    # lyric, section, beat, texture, chord, melody, bass, drums: the plan before the notes
+    assert vocab.CODEBOOK_SIZES == (962, 113, 281, 40, 85, 73, 49, 256)
+    v1 = vocab.LAYOUT_ORDERS["demo-v1"]  # lyric, melody, chord, bass, drums, texture, section, beat
+    assert tuple(vocab.CODEBOOK_SIZES[k] for k in v1) == (962, 73, 85, 49, 256, 40, 113, 281)
     assert vocab.MELODY.decode([0, vocab.MELODY.on(60), vocab.MELODY.hold(60)])[0].tolist() == [0, 60, 60]
     assert vocab.chord_name(vocab.chord_id(9, "min")) == "Am"
     assert vocab.beat_of(vocab.beat_id(6, 30)) == (6, 6)

@@ -11,6 +11,7 @@ from heartmula_core.config import FLAVORS, TransformerConfig
 from heartmula_core.errors import FramesError, PromptError
 from heartmula_core.generation import (Conditioning, check_frames, frames_to_tensor, generate_frames,
                                        score_frames, seed_generator, trim_at_eos)
+from heartmula_core.model.attention_probe import head_scores, head_scores_rows
 from heartmula_core.model.random_init import random_heartmula, tiny_config, tiny_flavor
 from heartmula_core.model.rope import apply_rope, llama3_scaled_theta, rope_table
 from heartmula_core.model.transformer import RMSNorm, Transformer
@@ -118,6 +119,26 @@ def test_gqa_groups_consecutive_query_heads():
     w = w.masked_fill(~torch.ones(5, 5, dtype=torch.bool).tril(), float("-inf")).softmax(-1)
     ref = attn.output_proj((w @ v).transpose(1, 2).reshape(1, 5, 32))
     assert torch.allclose(got, ref, atol=1e-5)
+
+
+def test_batched_head_scores_equal_per_query_scores():
+    """head_scores_rows (the training loss's [B, T, S] form) = head_scores picked row by row,
+    and its softmax is the head's real attention (GQA head 3 reads kv head 1)."""
+    torch.manual_seed(0)
+    cfg = TransformerConfig(1, 4, 2, 32, 64, 16)
+    t = Transformer(cfg)
+    t.init_rope("cpu")
+    attn = t.layers[0].attn
+    x = torch.randn(2, 7, 32)
+    query = torch.tensor([[0, 3, 6], [2, 2, 5]])
+    dense = head_scores_rows(attn, x, t.rope[:7], 3, query)  # [2, 3, 7]
+    rows = torch.tensor([0, 0, 0, 1, 1, 1])
+    single = head_scores(attn, x, t.rope[:7], 3, query.flatten(), rows)  # [6, 7]
+    assert torch.allclose(dense.flatten(0, 1), single, atol=1e-5)
+    q = apply_rope(attn.q_proj(x).view(2, 7, 4, 8), t.rope[:7])[:, :, 3]
+    k = apply_rope(attn.k_proj(x).view(2, 7, 2, 8), t.rope[:7])[:, :, 1]
+    w = (q @ k.transpose(-1, -2) / math.sqrt(8)).masked_fill(~torch.ones(7, 7, dtype=torch.bool).tril(), float("-inf"))
+    assert torch.allclose(dense.softmax(-1), w.softmax(-1).gather(1, query[..., None].expand(-1, -1, 7)), atol=1e-5)
 
 
 def test_cached_steps_equal_uncached_forward():

@@ -32,8 +32,11 @@ DEFAULT_BLOCK_FRAMES = 4
 class DemoCodec(Codec):
     """Codec of the built-in demo model (see the module docstring).
 
-    ``codebook_sizes[k]`` is the number of valid ids of codebook ``k``; ``codebook_size`` is
-    the largest of them. ``echo`` scales the short stereo echo (0 switches it off).
+    ``layout`` is the token layout of the model's frames (:data:`.vocab.LAYOUT_ORDERS`; the
+    current one by default); frames of an older layout are reordered to the current one on the
+    way in (:meth:`canonical`). ``codebook_sizes[k]`` is the number of valid ids of the model's
+    codebook ``k``; ``codebook_size`` is the largest of them. ``echo`` scales the short stereo
+    echo (0 switches it off).
     """
 
     sample_rate = vocab.SAMPLE_RATE
@@ -41,15 +44,27 @@ class DemoCodec(Codec):
     frame_rate = vocab.FRAME_RATE
     num_codebooks = vocab.NUM_CODEBOOKS
     codebook_size = max(vocab.CODEBOOK_SIZES)
-    codebook_sizes = vocab.CODEBOOK_SIZES
 
-    def __init__(self, block_frames: int = DEFAULT_BLOCK_FRAMES, echo: float = 1.0) -> None:
+    def __init__(self, block_frames: int = DEFAULT_BLOCK_FRAMES, echo: float = 1.0,
+                 layout: str = vocab.LAYOUT_NAME) -> None:
         if int(block_frames) != block_frames or block_frames < 1:
             raise ValueError(f"block_frames must be a positive integer, got {block_frames!r}")
         if not 0.0 <= echo <= 2.0:
             raise ValueError(f"echo must lie in 0..2, got {echo!r}")
+        if layout not in vocab.LAYOUT_ORDERS:
+            raise ValueError(f"unknown demo token layout {layout!r}; known: {sorted(vocab.LAYOUT_ORDERS)}")
         self.block_frames = int(block_frames)
         self.echo = float(echo)
+        self.layout = layout
+
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        return tuple(vocab.CODEBOOK_SIZES[k] for k in vocab.LAYOUT_ORDERS[self.layout])
+
+    def canonical(self, frames: torch.Tensor | np.ndarray) -> np.ndarray:
+        """The model's frames ``[T, 8]`` checked (:func:`check_frames`) and put in the current
+        layout of :mod:`.vocab`, as int64 numpy; what the renderer and the analysis read."""
+        return vocab.from_layout(check_frames(frames, self.codebook_sizes), self.layout)
 
     def decode(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Frames ``[T, 8]`` int -> audio ``[2, T * 3840]`` float32; ``generator`` is not used."""
@@ -64,7 +79,7 @@ class DemoCodec(Codec):
         """
         from .analysis import analyze_frames
 
-        analysis = analyze_frames(frames)
+        analysis = analyze_frames(self.canonical(frames))
         sung = np.zeros(len(frames), dtype=bool)
         for start, end in analysis["token_frames"]:
             sung[start:end] = True
@@ -74,7 +89,7 @@ class DemoCodec(Codec):
         """Frames in one bar of this song (from the beat codebook), None when it has no beat."""
         from .analysis import analyze_frames
 
-        fpb = analyze_frames(frames)["frames_per_beat"]
+        fpb = analyze_frames(self.canonical(frames))["frames_per_beat"]
         return 4 * fpb if fpb else None
 
     def stream(self, generator: torch.Generator | None = None, lead_in: int | None = None) -> DemoStreamDecoder:
@@ -86,7 +101,7 @@ class DemoCodec(Codec):
         """The ``config.json`` content describing this codec."""
         return {
             "model_type": MODEL_TYPE,
-            "token_layout": vocab.LAYOUT_NAME,
+            "token_layout": self.layout,
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "frame_rate": self.frame_rate,
@@ -102,6 +117,7 @@ class DemoStreamDecoder(StreamDecoder):
 
     def __init__(self, codec: DemoCodec) -> None:
         self._block = codec.block_frames
+        self._canonical = codec.canonical
         self._renderer = BlockRenderer(echo=codec.echo)
         self._pending = np.zeros((0, vocab.NUM_CODEBOOKS), dtype=np.int64)
         self._closed = False
@@ -110,7 +126,7 @@ class DemoStreamDecoder(StreamDecoder):
         """Add frames ``[n, 8]``; return the audio of every block completed so far."""
         if self._closed:
             raise RuntimeError("push() after flush(): this stream has ended")
-        self._pending = np.concatenate([self._pending, check_frames(frames)])
+        self._pending = np.concatenate([self._pending, self._canonical(frames)])
         whole = len(self._pending) // self._block * self._block
         ready, self._pending = self._pending[:whole], self._pending[whole:]
         return self._render(ready)
@@ -130,8 +146,10 @@ class DemoStreamDecoder(StreamDecoder):
         return torch.from_numpy(np.concatenate(audio, axis=1))
 
 
-def check_frames(frames: torch.Tensor | np.ndarray) -> np.ndarray:
-    """``frames`` as an int64 numpy array ``[n, 8]`` after checking shape, dtype and ids.
+def check_frames(frames: torch.Tensor | np.ndarray,
+                 sizes: tuple[int, ...] = vocab.CODEBOOK_SIZES) -> np.ndarray:
+    """``frames`` as an int64 numpy array ``[n, 8]`` after checking shape, dtype and ids
+    (codebook ``k`` takes ``0 .. sizes[k] - 1``).
 
     Raises :class:`FramesError` naming the first bad value.
     """
@@ -147,7 +165,7 @@ def check_frames(frames: torch.Tensor | np.ndarray) -> np.ndarray:
         raise FramesError(f"demo codec frames must have shape [T, {vocab.NUM_CODEBOOKS}], "
                           f"found {list(array.shape)}")
     array = array.astype(np.int64)
-    sizes = np.asarray(vocab.CODEBOOK_SIZES)
+    sizes = np.asarray(sizes)
     bad = (array < 0) | (array >= sizes[None, :])
     if bad.any():
         t, k = map(int, np.argwhere(bad)[0])
@@ -171,8 +189,12 @@ def load_demo_codec(folder: Path | str) -> DemoCodec:
     config = read_json(path, "demo codec config.json")
     if config.get("model_type") != MODEL_TYPE:
         raise ConfigError(f"{path}: model_type must be {MODEL_TYPE!r}, found {config.get('model_type')!r}")
-    expected = DemoCodec().config()
-    for key in ("token_layout", "sample_rate", "channels", "frame_rate", "num_codebooks", "codebook_sizes"):
+    layout = config.get("token_layout", vocab.LAYOUT_NAME)
+    if layout not in vocab.LAYOUT_ORDERS:
+        raise ConfigError(f"{path}: token_layout {layout!r} is not a demo codec layout; this version reads "
+                          f"{', '.join(sorted(vocab.LAYOUT_ORDERS))}")
+    expected = DemoCodec(layout=layout).config()
+    for key in ("sample_rate", "channels", "frame_rate", "num_codebooks", "codebook_sizes"):
         if key in config and config[key] != expected[key]:
             raise ConfigError(f"{path}: {key} is {config[key]!r}, but this demo codec has {expected[key]!r}")
     block_frames = config.get("block_frames", DEFAULT_BLOCK_FRAMES)
@@ -181,4 +203,4 @@ def load_demo_codec(folder: Path | str) -> DemoCodec:
         raise ConfigError(f"{path}: block_frames must be a positive integer, found {block_frames!r}")
     if not isinstance(echo, (int, float)) or isinstance(echo, bool) or not 0.0 <= echo <= 2.0:
         raise ConfigError(f"{path}: echo must be a number in 0..2, found {echo!r}")
-    return DemoCodec(block_frames=block_frames, echo=float(echo))
+    return DemoCodec(block_frames=block_frames, echo=float(echo), layout=layout)

@@ -41,7 +41,7 @@ from .tags import VOICE_RANGES, Style, resolve_style
 __all__ = ["Arrangement", "LinePlan", "SectionPlan", "Song", "analyze_audio", "analyze_frames",
            "arrange", "compose", "write_frames"]
 
-#: prompt section kinds (heartmula_core.prompt) -> demo section kinds (codebook 6)
+#: prompt section kinds (heartmula_core.prompt) -> demo section kinds (section codebook)
 KIND_OF = {
     "intro": "intro", "verse": "verse", "": "verse", "pre-chorus": "prechorus",
     "chorus": "chorus", "post-chorus": "chorus", "hook": "chorus", "refrain": "chorus",
@@ -366,7 +366,7 @@ class _MelodyBook:
         self.range = (max(low, vocab.MELODY_LOW), min(high, vocab.MELODY_HIGH))
 
     def write(self, frames: np.ndarray, grid: _Grid, section: SectionPlan, final: bool) -> list[tuple[int, int]]:
-        """Write the section's melody into codebooks 0-1; return each line's frame span."""
+        """Write the section's melody into the lyric and melody codebooks; return each line's frame span."""
         if section.instrumental:
             self._lead(frames, grid, section, final)
             return []

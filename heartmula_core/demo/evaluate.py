@@ -198,6 +198,7 @@ def evaluate_song(pipe, prompt, expected: ExpectedSong, seed: int, seconds: floa
     start = time.perf_counter()
     frames = _song_frames(pipe, prompt, seed, seconds, settings)
     audio = pipe.decode(frames, seed=seed) if len(frames) else torch.zeros(pipe.codec.channels, 0)
+    frames = pipe.codec.canonical(frames)  # the current demo token layout, whatever the model's
     wall = time.perf_counter() - start
     audio_seconds = audio.shape[-1] / pipe.codec.sample_rate
     heard = analyze_audio(audio, pipe.codec.sample_rate) if audio.shape[-1] else {"tempo_bpm": None, "mode": None,

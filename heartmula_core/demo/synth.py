@@ -17,14 +17,14 @@ sample (no clicks), and oscillator phases run on continuously across frames and 
 
 Voices (all additive: harmonic ``k`` of a voice is ``cos(k * phase)`` with a weight):
 
-- **vocal / lead** (codebooks 0, 1): one voice. Sung syllables use a glottal-like source shaped
+- **vocal / lead** (lyric and melody codebooks): one voice. Sung syllables use a glottal-like source shaped
   by the vowel's formants (diphthongs glide), delayed vibrato, legato glides, and a dip plus a
   consonant sound (noise one-shot or formant colouring) at each syllable onset. The
   instrumental lead (codebook-0 id 1) plays the melody with the song's instrument timbre.
-- **bass** (codebook 3): one voice, plucked envelope, re-articulated on each note-on.
-- **chords** (codebooks 2, 5, 7): four voices voicing the chord near middle C; piano and guitar
+- **bass** (bass codebook): one voice, plucked envelope, re-articulated on each note-on.
+- **chords** (chord, texture and beat codebooks): four voices voicing the chord near middle C; piano and guitar
   strike on chord changes and beats (guitar strums), synth / strings / organ sustain.
-- **drums** (codebook 4): kick, snare, hat and crash one-shots at half-frame slots.
+- **drums** (drums codebook): kick, snare, hat and crash one-shots at half-frame slots.
 
 Levels: every voice's harmonic weights sum to at most 1 and every one-shot peaks at 1, so the
 mix gains of :data:`MIX` bound the output; a soft knee above 0.85 keeps pathological token
@@ -53,7 +53,7 @@ MIX = {
     "vocal": 0.30, "lead": 0.20, "bass": 0.18, "chord": 0.11, "kick": 0.30, "snare": 0.16,
     "hat": 0.05, "crash": 0.07, "consonant": 0.06, "echo": 0.30,
 }
-#: level of each energy value 0..7 (codebook 5)
+#: level of each energy value 0..7 (texture codebook)
 ENERGY_GAIN = np.array([0.40, 0.48, 0.56, 0.64, 0.72, 0.80, 0.90, 1.00])
 
 # echo taps (seconds, left gain, right gain), fed by the vocal, lead and chords

@@ -93,6 +93,8 @@ import hashlib
 import multiprocessing
 import os
 import json
+import queue
+import threading
 import logging
 import math
 import random
@@ -128,7 +130,7 @@ from .codec import DemoCodec, write_demo_codec_folder
 from .corpus import make_song
 from ..editing.alignment import write_alignment_heads
 from ..frontends import write_frontend_file
-from ..model.attention_probe import capture_attention_inputs, head_scores
+from ..model.attention_probe import capture_attention_inputs, head_scores_rows
 from .analysis import lyric_layout
 from .reference_bank import CLIPS_PER_BUCKET, ReferenceBank, build_bank
 from .syllables import NUM_SYLLABLES
@@ -244,11 +246,29 @@ class Batch:
     ahead_pointer: torch.Tensor  # [B, T], -1 padded
     history: torch.Tensor | None = None  # [B, T, K] frames the model reads (None: ``frames``)
 
-    def to(self, device: torch.device) -> Batch:
-        moved = [t.to(device) for t in (self.tokens, self.prompt_lens, self.muq_index, self.frames,
-                                        self.frame_lens, self.uncond, self.pointer, self.reference,
-                                        self.section_pointer, self.ahead_pointer)]
-        return Batch(*moved, history=None if self.history is None else self.history.to(device))
+    @property
+    def seq_len(self) -> int:
+        """Backbone input length ``S`` of :func:`embed_batch`: the longest prompt + frames - 1."""
+        return self._seq_len
+
+    def __post_init__(self) -> None:
+        # computed where the lengths live (the CPU, at make_batch) so the GPU never waits for it
+        self._seq_len = int((self.prompt_lens + self.frame_lens - 1).max())
+
+    def pin_memory(self) -> Batch:
+        """The same batch in page-locked host memory (for an asynchronous copy to the GPU)."""
+        return self._map(lambda t: t.pin_memory())
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> Batch:
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def _map(self, fn) -> Batch:
+        moved = [fn(t) for t in (self.tokens, self.prompt_lens, self.muq_index, self.frames,
+                                 self.frame_lens, self.uncond, self.pointer, self.reference,
+                                 self.section_pointer, self.ahead_pointer)]
+        out = Batch(*moved, history=None if self.history is None else fn(self.history))
+        out._seq_len = self._seq_len
+        return out
 
 
 # -- model -------------------------------------------------------------------------------------------
@@ -551,11 +571,14 @@ def embed_batch(model: HeartMuLa, batch: Batch) -> torch.Tensor:
     text = torch.where(batch.uncond[:, None, None], uncond.expand_as(text), text)
     inputs = batch.frames if batch.history is None else batch.history
     history = model.embed_frames(inputs[:, :-1])  # [B, T-1, Db]
-    seqs = []
-    for i in range(text.shape[0]):
-        p, t = int(batch.prompt_lens[i]), int(batch.frame_lens[i])
-        seqs.append(torch.cat([text[i, :p], history[i, : t - 1]]))
-    return pad_sequence(seqs, batch_first=True)
+    pos = torch.arange(batch.seq_len, device=text.device)[None]  # [1, S]
+    prompt_lens, frame_lens = batch.prompt_lens[:, None], batch.frame_lens[:, None]
+    dim = text.shape[-1]
+    from_text = text.gather(1, pos.clamp(max=text.shape[1] - 1).expand(len(text), -1)[..., None].expand(-1, -1, dim))
+    from_history = history.gather(1, (pos - prompt_lens).clamp(0, max(history.shape[1] - 1, 0))[..., None]
+                                  .expand(-1, -1, dim)) if history.shape[1] else torch.zeros_like(from_text)
+    rows = torch.where((pos < prompt_lens)[..., None], from_text, from_history)  # [B, S, Db]
+    return torch.where((pos < prompt_lens + frame_lens - 1)[..., None], rows, torch.zeros_like(rows))
 
 
 def frame_states(batch: Batch, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -676,14 +699,13 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
 def _guided_attention_loss(attn, captured: dict, head: int, target: torch.Tensor, index: torch.Tensor,
                            rows_ok: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of ``head``'s attention, from the position predicting each frame
-    (``index [B, T]``), against the prompt position ``target [B, T]`` (-1: none), over the frames
-    where ``rows_ok [B, T]``; zero when there are none."""
-    aligned = rows_ok & (target >= 0)
-    if not aligned.any():
-        return torch.zeros((), device=target.device)
-    rows, frame = aligned.nonzero(as_tuple=True)
-    scores = head_scores(attn, captured["x"], captured["rope"], head, index[rows, frame], rows)
-    return F.cross_entropy(scores, target[rows, frame])
+    (``index [B, T]``), against the prompt position ``target [B, T]`` (-1: none), averaged over
+    the frames where ``rows_ok [B, T]``; zero when there are none. No host sync: the scores of
+    every frame are computed and the others ignored."""
+    scores = head_scores_rows(attn, captured["x"], captured["rope"], head, index)  # [B, T, S]
+    target = torch.where(rows_ok & (target >= 0), target, -1)
+    total = F.cross_entropy(scores.flatten(0, 1), target.flatten(), ignore_index=-1, reduction="sum")
+    return total / (target >= 0).sum().clamp(min=1)
 
 
 # -- training ----------------------------------------------------------------------------------------
@@ -713,7 +735,53 @@ def make_optimizer(model: HeartMuLa, settings: TrainSettings) -> torch.optim.Opt
         (no_decay if plain else decay).append(param)
     groups = [{"params": decay, "weight_decay": settings.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=settings.lr, betas=(0.9, 0.95))
+    fused = all(p.is_cuda for p in decay + no_decay)  # one kernel for the whole update on a GPU
+    return torch.optim.AdamW(groups, lr=settings.lr, betas=(0.9, 0.95), fused=fused or None)
+
+
+def prefetched_batches(examples: list[Example], settings: TrainSettings, generator: torch.Generator,
+                       bank: ReferenceBank | None, device: torch.device, depth: int = 3) -> Iterator[Batch]:
+    """``settings.steps`` batches of :func:`make_batch`, built by a background thread ``depth``
+    batches ahead of the GPU and copied to ``device`` asynchronously from pinned memory.
+
+    The draws come from ``generator`` in step order, exactly as a plain loop would make them, so
+    a run is the same with or without the thread. Building a batch is Python work on the CPU;
+    without the thread the GPU waits for it at every step (the demo model is small enough that
+    this wait was a large part of a step).
+    """
+    pin = device.type == "cuda"
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for _ in range(settings.steps):
+                indices = torch.randint(len(examples), (settings.batch,), generator=generator).tolist()
+                batch = make_batch(examples, indices, settings.cfg_dropout, generator, bank,
+                                   settings.reference_chance, settings.strip_chance)
+                batch = batch.pin_memory() if pin else batch
+                while not stop.is_set():
+                    try:
+                        ready.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            ready.put(error)
+
+    worker = threading.Thread(target=produce, name="batch-prefetch", daemon=True)
+    worker.start()
+    try:
+        for _ in range(settings.steps):
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item.to(device, non_blocking=pin)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def resolve_train_device(name: str) -> torch.device:
@@ -776,18 +844,17 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainR
     bank = load_or_build_bank(settings)
     optimizer = make_optimizer(model, settings)
     generator = torch.Generator().manual_seed(settings.seed)
+    noise_generator = torch.Generator().manual_seed(settings.seed + 1)  # the batch thread owns the other
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     losses: list[float] = []
+    pending: list[torch.Tensor] = []  # this window's step losses, still on the device
     start = last = time.perf_counter()
-    for step in range(settings.steps):
+    for step, batch in enumerate(prefetched_batches(examples, settings, generator, bank, device)):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, settings)
-        indices = torch.randint(len(examples), (settings.batch,), generator=generator).tolist()
-        batch = make_batch(examples, indices, settings.cfg_dropout, generator, bank,
-                           settings.reference_chance, settings.strip_chance).to(device)
         if settings.history_noise > 0:
             with autocast:
-                batch.history = sampled_history(model, batch, settings.history_noise, generator)
+                batch.history = sampled_history(model, batch, settings.history_noise, noise_generator)
         with autocast:
             loss, per_codebook = loss_fn(model, batch, settings.pointer_weight, settings.onset_weight,
                                          settings.intro_weight, settings.key_weight, settings.boundary_weight,
@@ -796,8 +863,10 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainR
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        losses.append(loss.item())
+        pending.append(loss.detach())
         if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps:
+            losses.extend(torch.stack(pending).tolist())  # the only wait for the GPU in a window
+            pending.clear()
             now = time.perf_counter()
             done = (step + 1) % settings.log_every or settings.log_every
             recent = losses[-done:]

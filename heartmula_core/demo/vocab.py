@@ -10,15 +10,24 @@ cb     name        ids                                                          
 =====  ==========  =============================================================  =====
 0      lyric       0 rest, 1 instrumental lead plays the melody,                   962
                    2 + s for sung syllable class s (:mod:`.syllables`, 960)
-1      melody      0 rest, 1 + (m - 48) note-on, 37 + (m - 48) held; MIDI m 48..83  73
-2      chord       0 none, 1 + 7 * root + quality (root 0..11 = C..B, 7 qualities)  85
-3      bass        0 rest, 1 + (m - 28) note-on, 25 + (m - 28) held; MIDI m 28..51  49
-4      drums       bit mask: kick, snare, hat, crash at slot 0 (bits 0-3) and at    256
+1      section     0 none, 1 + 16 * kind + min(bar in section, 15) (7 kinds)       113
+2      beat        0 none, 1 + 40 * (fpb - 4) + position in bar (0 .. 4 * fpb - 1)  281
+3      texture     8 * instrument + energy (5 instruments, energy 0..7)             40
+4      chord       0 none, 1 + 7 * root + quality (root 0..11 = C..B, 7 qualities)  85
+5      melody      0 rest, 1 + (m - 48) note-on, 37 + (m - 48) held; MIDI m 48..83  73
+6      bass        0 rest, 1 + (m - 28) note-on, 25 + (m - 28) held; MIDI m 28..51  49
+7      drums       bit mask: kick, snare, hat, crash at slot 0 (bits 0-3) and at    256
                    slot 1, 40 ms later (bits 4-7)
-5      texture     8 * instrument + energy (5 instruments, energy 0..7)             40
-6      section     0 none, 1 + 16 * kind + min(bar in section, 15) (7 kinds)       113
-7      beat        0 none, 1 + 40 * (fpb - 4) + position in bar (0 .. 4 * fpb - 1)  281
 =====  ==========  =============================================================  =====
+
+**Order = sampling order.** A model samples codebook 0 with its backbone and codebooks 1..7 one
+after another with its local decoder, each conditioned on the frame's earlier ones. The plan of
+the frame comes first (which section, where in the bar, how loud), the notes after: the notes
+then follow the section instead of deciding it. Layout ``demo-v1`` had the section second to
+last, after melody and texture; a model that drew a quiet texture at the first frame of a chorus
+(37% at one seed) then labelled the chorus an outro, because that texture fits an outro. v1
+checkpoints still load: :data:`LAYOUT_ORDERS` says where each of their columns goes, and
+:class:`~.codec.DemoCodec` reorders their frames to this layout.
 
 The largest id is 961 (codebook 0), so a model vocabulary of 962 + specials covers every
 codebook. A syllable holds its codebook-0 id for all frames of its note; its first frame is the
@@ -38,18 +47,18 @@ FRAME_RATE = 12.5
 FRAME_SAMPLES = 3840
 NUM_CODEBOOKS = 8
 
-CB_LYRIC, CB_MELODY, CB_CHORD, CB_BASS, CB_DRUMS, CB_TEXTURE, CB_SECTION, CB_BEAT = range(8)
+CB_LYRIC, CB_SECTION, CB_BEAT, CB_TEXTURE, CB_CHORD, CB_MELODY, CB_BASS, CB_DRUMS = range(8)
 
 # codebook 0
 LYRIC_REST = 0
 LYRIC_LEAD = 1
 LYRIC_FIRST_SYLLABLE = 2
 
-# codebooks 1 and 3: pitched monophonic lines
+# melody and bass: pitched monophonic lines
 MELODY_LOW, MELODY_HIGH = 48, 83
 BASS_LOW, BASS_HIGH = 28, 51
 
-# codebook 2
+# chord
 CHORD_QUALITIES = ("maj", "min", "dim", "sus4", "7", "maj7", "min7")
 #: semitones above the root of each quality
 CHORD_INTERVALS = {
@@ -58,34 +67,50 @@ CHORD_INTERVALS = {
 }
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
-# codebook 4
+# drums
 DRUMS = ("kick", "snare", "hat", "crash")
 SLOT_SAMPLES = FRAME_SAMPLES // 2
 
-# codebook 5
+# texture
 INSTRUMENTS = ("piano", "guitar", "synth", "strings", "organ")
 ENERGY_LEVELS = 8
 
-# codebook 6
+# section
 SECTION_KINDS = ("intro", "verse", "prechorus", "chorus", "bridge", "interlude", "outro")
 MAX_BAR_INDEX = 15
 
-# codebook 7
+# beat
 MIN_FPB, MAX_FPB = 4, 10
 BEAT_STRIDE = 40  # 4 * MAX_FPB positions per tempo
 
-CODEBOOK_SIZES = (
-    LYRIC_FIRST_SYLLABLE + NUM_SYLLABLES,
-    1 + 2 * (MELODY_HIGH - MELODY_LOW + 1),
-    1 + 12 * len(CHORD_QUALITIES),
-    1 + 2 * (BASS_HIGH - BASS_LOW + 1),
-    1 << (2 * len(DRUMS)),
-    len(INSTRUMENTS) * ENERGY_LEVELS,
-    1 + len(SECTION_KINDS) * (MAX_BAR_INDEX + 1),
-    1 + BEAT_STRIDE * (MAX_FPB - MIN_FPB + 1),
-)
+_SIZES = {
+    CB_LYRIC: LYRIC_FIRST_SYLLABLE + NUM_SYLLABLES,
+    CB_SECTION: 1 + len(SECTION_KINDS) * (MAX_BAR_INDEX + 1),
+    CB_BEAT: 1 + BEAT_STRIDE * (MAX_FPB - MIN_FPB + 1),
+    CB_TEXTURE: len(INSTRUMENTS) * ENERGY_LEVELS,
+    CB_CHORD: 1 + 12 * len(CHORD_QUALITIES),
+    CB_MELODY: 1 + 2 * (MELODY_HIGH - MELODY_LOW + 1),
+    CB_BASS: 1 + 2 * (BASS_HIGH - BASS_LOW + 1),
+    CB_DRUMS: 1 << (2 * len(DRUMS)),
+}
+CODEBOOK_SIZES = tuple(_SIZES[k] for k in range(NUM_CODEBOOKS))
 MAX_ID = max(CODEBOOK_SIZES) - 1
-LAYOUT_NAME = "demo-v1"
+LAYOUT_NAME = "demo-v2"
+#: per token layout, the codebook of this module's layout that each column holds
+LAYOUT_ORDERS: dict[str, tuple[int, ...]] = {
+    LAYOUT_NAME: tuple(range(NUM_CODEBOOKS)),
+    "demo-v1": (CB_LYRIC, CB_MELODY, CB_CHORD, CB_BASS, CB_DRUMS, CB_TEXTURE, CB_SECTION, CB_BEAT),
+}
+
+
+def to_layout(frames: np.ndarray, layout: str) -> np.ndarray:
+    """Frames ``[T, 8]`` of this module's layout reordered into ``layout``'s columns."""
+    return frames[:, list(LAYOUT_ORDERS[layout])]
+
+
+def from_layout(frames: np.ndarray, layout: str) -> np.ndarray:
+    """Frames ``[T, 8]`` of ``layout`` reordered into this module's layout."""
+    return frames[:, list(np.argsort(LAYOUT_ORDERS[layout]))]
 
 
 def bpm_of_fpb(fpb: int) -> float:
@@ -93,7 +118,7 @@ def bpm_of_fpb(fpb: int) -> float:
     return 60.0 * FRAME_RATE / fpb
 
 
-# ---- pitched lines (codebooks 1 and 3) -------------------------------------------------------
+# ---- pitched lines (melody, bass) -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -130,7 +155,7 @@ MELODY = PitchCode(MELODY_LOW, MELODY_HIGH)
 BASS = PitchCode(BASS_LOW, BASS_HIGH)
 
 
-# ---- chords (codebook 2) ---------------------------------------------------------------------
+# ---- chords -------------------------------------------------------------------------------
 
 
 def chord_id(root: int, quality: str) -> int:
@@ -161,7 +186,7 @@ def chord_name(cid: int) -> str:
     return NOTE_NAMES[chord[0]] + suffix[chord[1]]
 
 
-# ---- drums (codebook 4) ----------------------------------------------------------------------
+# ---- drums ---------------------------------------------------------------------------------
 
 
 def drum_bits(drum: str, slot: int) -> int:
@@ -169,7 +194,7 @@ def drum_bits(drum: str, slot: int) -> int:
     return 1 << (DRUMS.index(drum) + 4 * slot)
 
 
-# ---- texture, section, beat (codebooks 5-7) --------------------------------------------------
+# ---- texture, section, beat --------------------------------------------------------------
 
 
 def texture_id(instrument: str, energy: int) -> int:
@@ -195,7 +220,7 @@ def section_of(sid: int) -> tuple[str, int] | None:
 
 
 def beat_id(fpb: int, position: int) -> int:
-    """Codebook-7 id for tempo ``fpb`` frames per beat at ``position`` frames into the bar."""
+    """Beat-codebook id for tempo ``fpb`` frames per beat at ``position`` frames into the bar."""
     if not MIN_FPB <= fpb <= MAX_FPB:
         raise ValueError(f"frames per beat {fpb} outside {MIN_FPB}..{MAX_FPB}")
     return 1 + BEAT_STRIDE * (fpb - MIN_FPB) + position % (4 * fpb)

@@ -54,6 +54,25 @@ def head_scores(attn: Attention, x: torch.Tensor, rope: torch.Tensor, head: int,
     return scores.masked_fill(~causal, float("-inf"))
 
 
+def head_scores_rows(attn: Attention, x: torch.Tensor, rope: torch.Tensor, head: int,
+                     query_pos: torch.Tensor) -> torch.Tensor:
+    """Like :func:`head_scores`, for ``T`` query positions in every row: ``query_pos [B, T]``
+    -> causally masked scores ``[B, T, S]`` float32.
+
+    One batched product per row instead of a copy of the row's keys per query, which is what a
+    training loss over every frame of a batch needs (``B * T * S`` scores, not ``B * T * S * d``).
+    """
+    hd = attn.head_dim
+    kv_head = head // (attn.num_heads // attn.num_kv_heads)
+    wq, wk = _head_weights(attn, head, kv_head)
+    rows = x.gather(1, query_pos[..., None].expand(-1, -1, x.shape[-1]))  # [B, T, D]
+    q = apply_rope(F.linear(rows, wq)[:, :, None], rope[query_pos])[:, :, 0]  # [B, T, hd]
+    k = apply_rope(F.linear(x, wk)[:, :, None], rope)[:, :, 0]  # [B, S, hd]
+    scores = torch.bmm(q.float(), k.float().transpose(1, 2)) / math.sqrt(hd)  # [B, T, S]
+    causal = torch.arange(k.shape[1], device=k.device)[None, None] <= query_pos[..., None]
+    return scores.masked_fill(~causal, float("-inf"))
+
+
 def _head_weights(attn: Attention, head: int, kv_head: int) -> tuple[torch.Tensor, torch.Tensor]:
     hd = attn.head_dim
     if attn.wqkv is not None:
