@@ -91,3 +91,32 @@ def test_skinny_products_match_library(rows):
         assert float((out.double() - ref).norm() / ref.norm()) < 5e-3
     x = torch.randn(17, 512, device="cuda", dtype=torch.bfloat16)  # too many rows: library product
     assert torch.equal(skinny.skinny_linear(x, w[:, :512].contiguous()), torch.nn.functional.linear(x, w[:, :512].contiguous()))
+
+
+def test_graphed_training_steps_match_eager_steps():
+    """The demo trainer's CUDA-graph step (capture after warm-up, then replays with new batches)
+    computes what eager steps compute: same losses and weights after 8 steps, up to bf16 noise."""
+    from heartmula_core.demo import train as T
+
+    settings = T.TrainSettings(songs=16, batch=3, steps=8, dim=64, layers=2, decoder_dim=48, heads=8, max_frames=120,
+                               section_weight=1.0, ahead_weight=1.0, boundary_weight=4.0, reference_chance=0.0)
+    tokenizer = T.demo_prompt_tokenizer()
+    config = T.build_config(settings, tokenizer.tokenizer.get_vocab_size())
+    examples = T.make_examples(settings, tokenizer)
+    shape = T.batch_shape(examples)
+    runs = {}
+    for graphed in (False, True):
+        model = T.random_heartmula(config, "cuda", torch.float32, 0).train()
+        step = T.TrainStep(model, T.make_optimizer(model, settings, graphed), settings, graphed)
+        losses = []
+        batches = T.prefetched_batches(examples, settings, torch.Generator().manual_seed(0), None,
+                                       torch.device("cuda"), shape=shape)
+        for i, batch in enumerate(batches):
+            T.set_lr(step.optimizer, T.lr_at(i, settings))
+            losses.append(step(batch)[0].item())
+        assert (step.graph is not None) == graphed
+        runs[graphed] = (losses, torch.cat([p.detach().flatten() for p in model.parameters()]))
+    (eager_losses, eager_w), (graph_losses, graph_w) = runs[False], runs[True]
+    assert eager_losses[-1] < eager_losses[0]
+    assert eager_losses == pytest.approx(graph_losses, rel=2e-2)
+    assert torch.allclose(eager_w, graph_w, atol=5e-3)

@@ -201,6 +201,7 @@ class TrainSettings:
     bank_clips: int = CLIPS_PER_BUCKET
     save_every: int = 0
     corpus: str | None = None
+    cuda_graph: bool = True
 
 
 @dataclass
@@ -244,16 +245,10 @@ class Batch:
     reference: torch.Tensor  # [B, 512] reference vectors; zeros: no reference
     section_pointer: torch.Tensor  # [B, T], -1 padded
     ahead_pointer: torch.Tensor  # [B, T], -1 padded
+    #: backbone input length ``S`` of :func:`embed_batch` (at least the longest prompt + frames - 1);
+    #: a host int, so that building the input never waits for the GPU
+    seq_len: int
     history: torch.Tensor | None = None  # [B, T, K] frames the model reads (None: ``frames``)
-
-    @property
-    def seq_len(self) -> int:
-        """Backbone input length ``S`` of :func:`embed_batch`: the longest prompt + frames - 1."""
-        return self._seq_len
-
-    def __post_init__(self) -> None:
-        # computed where the lengths live (the CPU, at make_batch) so the GPU never waits for it
-        self._seq_len = int((self.prompt_lens + self.frame_lens - 1).max())
 
     def pin_memory(self) -> Batch:
         """The same batch in page-locked host memory (for an asynchronous copy to the GPU)."""
@@ -266,9 +261,13 @@ class Batch:
         moved = [fn(t) for t in (self.tokens, self.prompt_lens, self.muq_index, self.frames,
                                  self.frame_lens, self.uncond, self.pointer, self.reference,
                                  self.section_pointer, self.ahead_pointer)]
-        out = Batch(*moved, history=None if self.history is None else fn(self.history))
-        out._seq_len = self._seq_len
-        return out
+        return Batch(*moved, seq_len=self.seq_len, history=None if self.history is None else fn(self.history))
+
+    def copy_into(self, static: Batch) -> None:
+        """Copy this batch's tensors into ``static``'s (same shapes; for a replayed CUDA graph)."""
+        for name in ("tokens", "prompt_lens", "muq_index", "frames", "frame_lens", "uncond", "pointer",
+                     "reference", "section_pointer", "ahead_pointer"):
+            getattr(static, name).copy_(getattr(self, name), non_blocking=True)
 
 
 # -- model -------------------------------------------------------------------------------------------
@@ -518,8 +517,10 @@ def make_examples(settings: TrainSettings, tokenizer: PromptTokenizer) -> list[E
 
 def make_batch(examples: list[Example], indices: list[int], cfg_dropout: float,
                generator: torch.Generator, bank: ReferenceBank | None = None,
-               reference_chance: float = 0.0, strip_chance: float = 0.0) -> Batch:
-    """Right-padded batch of ``examples[indices]``.
+               reference_chance: float = 0.0, strip_chance: float = 0.0,
+               shape: tuple[int, int] | None = None) -> Batch:
+    """Right-padded batch of ``examples[indices]``; with ``shape = (L, T)``, padded to prompts of
+    ``L`` tokens and ``T`` frames whatever the songs (the fixed shapes a CUDA graph needs).
 
     Each row is unconditional with ``cfg_dropout``; otherwise, with ``reference_chance`` (and a
     ``bank``), it gets the vector of a bank clip with its tempo and mode, and then with
@@ -539,17 +540,29 @@ def make_batch(examples: list[Example], indices: list[int], cfg_dropout: float,
                 if example.plain is not None and torch.rand((), generator=generator) < strip_chance:
                     prompt = example.plain
         prompts.append(prompt)
+    prompt_lens = [len(p.tokens) for p in prompts]
+    frame_lens = [e.frames.shape[0] for e in chosen]
+    width, length = shape or (max(prompt_lens), max(frame_lens))
+    if max(prompt_lens) > width or max(frame_lens) > length:
+        raise ValueError(f"a song needs {max(prompt_lens)} prompt tokens and {max(frame_lens)} frames, "
+                         f"over the batch shape {(width, length)}")
+
+    def padded(rows: list[torch.Tensor], size: int, value: int = 0) -> torch.Tensor:  # [B, size, ...]
+        out = pad_sequence(rows, batch_first=True, padding_value=value)
+        return F.pad(out, (0, 0) * (out.dim() - 2) + (0, size - out.shape[1]), value=value)
+
     return Batch(
-        tokens=pad_sequence([p.tokens for p in prompts], batch_first=True),
-        prompt_lens=torch.tensor([len(p.tokens) for p in prompts]),
+        tokens=padded([p.tokens for p in prompts], width),
+        prompt_lens=torch.tensor(prompt_lens),
         muq_index=torch.tensor([p.muq_index for p in prompts]),
-        frames=pad_sequence([e.frames for e in chosen], batch_first=True),
-        frame_lens=torch.tensor([e.frames.shape[0] for e in chosen]),
+        frames=padded([e.frames for e in chosen], length),
+        frame_lens=torch.tensor(frame_lens),
         uncond=uncond,
-        pointer=pad_sequence([p.pointer for p in prompts], batch_first=True, padding_value=-1),
+        pointer=padded([p.pointer for p in prompts], length, -1),
         reference=reference,
-        section_pointer=pad_sequence([p.section_pointer for p in prompts], batch_first=True, padding_value=-1),
-        ahead_pointer=pad_sequence([p.ahead_pointer for p in prompts], batch_first=True, padding_value=-1),
+        section_pointer=padded([p.section_pointer for p in prompts], length, -1),
+        ahead_pointer=padded([p.ahead_pointer for p in prompts], length, -1),
+        seq_len=width + length - 1 if shape else max(p + t - 1 for p, t in zip(prompt_lens, frame_lens)),
     )
 
 
@@ -668,24 +681,26 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
         hidden = model.backbone(embeds, torch.arange(embeds.shape[1], device=embeds.device))  # uncached, causal
     steps, index, last_h = frame_states(batch, hidden)
     valid = steps[None] < batch.frame_lens[:, None]  # [B, T]
-    targets = batch.frames[valid]  # [N, K]
-    logits = model.decoder_logits(last_h[valid][None], targets[None])[0]  # [N, K, V]
-    ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
-    ce = ce.reshape(targets.shape)
-    per_codebook = ce.mean(dim=0)
+    # every position is scored (padding included) and padding is weighted out: fixed shapes and
+    # no host sync, so the step can be a CUDA graph
+    logits = model.decoder_logits(last_h, batch.frames)  # [B, T, K, V]
+    ce = F.cross_entropy(logits.float().flatten(0, 2), batch.frames.flatten(), reduction="none")
+    ce = ce.view(batch.frames.shape) * valid[..., None]  # [B, T, K]
+    frames = valid.sum().clamp(min=1)
+    per_codebook = ce.sum(dim=(0, 1)) / frames
     loss = per_codebook.sum()
-    intro = (steps[None] < INTRO_FRAMES).expand_as(valid)[valid]  # [N]
+    intro = steps[None] < INTRO_FRAMES  # [1, T]
     if intro_weight != 1.0:
-        loss = loss + (intro_weight - 1.0) * (ce.sum(dim=1) * intro).sum() / len(ce)
+        loss = loss + (intro_weight - 1.0) * (ce.sum(dim=2) * intro).sum() / frames
     if key_weight != 1.0:
-        loss = loss + (key_weight - 1.0) * (ce[:, vocab.CB_CHORD] * intro).sum() / len(ce)
+        loss = loss + (key_weight - 1.0) * (ce[..., vocab.CB_CHORD] * intro).sum() / frames
     if boundary_weight != 1.0:
-        boundary = section_starts(batch.frames)[valid]  # [N]
-        loss = loss + (boundary_weight - 1.0) * (ce.sum(dim=1) * boundary).sum() / len(ce)
+        boundary = section_starts(batch.frames)  # [B, T]
+        loss = loss + (boundary_weight - 1.0) * (ce.sum(dim=2) * boundary).sum() / frames
     if onset_weight != 1.0:
         previous = torch.cat([torch.full_like(batch.frames[:, :1, 0], -1), batch.frames[:, :-1, 0]], dim=1)
-        onset = ((batch.frames[..., 0] != previous) & (batch.frames[..., 0] >= vocab.LYRIC_FIRST_SYLLABLE))[valid]
-        loss = loss + (onset_weight - 1.0) * (ce[:, 0] * onset).sum() / len(ce)
+        onset = (batch.frames[..., 0] != previous) & (batch.frames[..., 0] >= vocab.LYRIC_FIRST_SYLLABLE)
+        loss = loss + (onset_weight - 1.0) * (ce[..., 0] * onset).sum() / frames
     for weight, head, target in ((pointer_weight, POINTER_HEAD, batch.pointer),
                                  (section_weight, SECTION_HEAD, batch.section_pointer),
                                  (ahead_weight, AHEAD_HEAD, batch.ahead_pointer)):
@@ -727,8 +742,10 @@ def lr_at(step: int, settings: TrainSettings) -> float:
     return settings.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
 
 
-def make_optimizer(model: HeartMuLa, settings: TrainSettings) -> torch.optim.Optimizer:
-    """AdamW; weight decay on matrices only (not norms, biases or embeddings)."""
+def make_optimizer(model: HeartMuLa, settings: TrainSettings, graphed: bool = False) -> torch.optim.Optimizer:
+    """AdamW; weight decay on matrices only (not norms, biases or embeddings). ``graphed``: fused,
+    capturable, learning rate in a device tensor (set it with :func:`set_lr`), so that the update
+    can be part of a CUDA graph."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         plain = param.ndim < 2 or "embedding" in name
@@ -736,11 +753,95 @@ def make_optimizer(model: HeartMuLa, settings: TrainSettings) -> torch.optim.Opt
     groups = [{"params": decay, "weight_decay": settings.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     fused = all(p.is_cuda for p in decay + no_decay)  # one kernel for the whole update on a GPU
+    if graphed:
+        lr = torch.tensor(settings.lr, dtype=torch.float32, device=decay[0].device)
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=True, capturable=True)
     return torch.optim.AdamW(groups, lr=settings.lr, betas=(0.9, 0.95), fused=fused or None)
 
 
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's learning rate (in place when it is a tensor: a CUDA graph reads it there)."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
+def batch_shape(examples: list[Example]) -> tuple[int, int]:
+    """``(L, T)``: the longest prompt (any variant) and the most frames of ``examples``."""
+    width = max(len(v.tokens) for e in examples for v in (e.full, e.plain) if v is not None)
+    return width, max(e.frames.shape[0] for e in examples)
+
+
+class TrainStep:
+    """One optimisation step: teacher-forced loss (:func:`loss_fn`), backward, clipping at 1.0,
+    AdamW. ``step(batch)`` returns ``(loss [], per-codebook and guide losses)`` as device tensors
+    (they stay valid until the next call).
+
+    With ``graphed`` (CUDA only; batches of one fixed shape, :func:`make_batch`'s ``shape``) the
+    first :attr:`WARMUP` steps run eagerly on a side stream, the next one is captured as a CUDA
+    graph (PyTorch's whole-network capture: forward, backward, clipping and the fused AdamW update)
+    and every later step copies its batch into the captured one and replays the graph. The demo
+    model is small: an eager step is ~6,600 small kernels whose launch costs several times their
+    GPU time; a replay launches them all at once. The arithmetic is the same either way.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, model: HeartMuLa, optimizer: torch.optim.Optimizer, settings: TrainSettings,
+                 graphed: bool = False) -> None:
+        self.model, self.optimizer, self.settings, self.graphed = model, optimizer, settings, graphed
+        cuda = next(model.parameters()).is_cuda
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda, cache_enabled=not graphed)
+        self.steps = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static: Batch | None = None
+        self.outputs: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.noise_generator = torch.Generator().manual_seed(settings.seed + 1)
+
+    def _run(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.settings
+        if s.history_noise > 0:
+            with self.autocast:
+                batch.history = sampled_history(self.model, batch, s.history_noise, self.noise_generator)
+        with self.autocast:
+            loss, per_codebook = loss_fn(self.model, batch, s.pointer_weight, s.onset_weight, s.intro_weight,
+                                         s.key_weight, s.boundary_weight, s.section_weight, s.ahead_weight)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        return loss.detach(), per_codebook
+
+    def __call__(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        self.steps += 1
+        if not self.graphed:
+            self.optimizer.zero_grad(set_to_none=True)
+            return self._run(batch)
+        if self.graph is not None:
+            batch.copy_into(self.static)
+            self.graph.replay()
+            return self.outputs
+        if self.steps <= self.WARMUP:  # lazy initialisations happen off the capture (as the docs ask)
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self.optimizer.zero_grad(set_to_none=True)
+                out = self._run(batch)
+            torch.cuda.current_stream().wait_stream(side)
+            return out
+        self.static = batch
+        self.graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)  # the graph's backward writes fresh gradients
+        with torch.cuda.graph(self.graph):
+            self.outputs = self._run(self.static)
+        self.graph.replay()  # capturing ran nothing
+        return self.outputs
+
+
 def prefetched_batches(examples: list[Example], settings: TrainSettings, generator: torch.Generator,
-                       bank: ReferenceBank | None, device: torch.device, depth: int = 3) -> Iterator[Batch]:
+                       bank: ReferenceBank | None, device: torch.device, depth: int = 3,
+                       shape: tuple[int, int] | None = None) -> Iterator[Batch]:
     """``settings.steps`` batches of :func:`make_batch`, built by a background thread ``depth``
     batches ahead of the GPU and copied to ``device`` asynchronously from pinned memory.
 
@@ -758,7 +859,7 @@ def prefetched_batches(examples: list[Example], settings: TrainSettings, generat
             for _ in range(settings.steps):
                 indices = torch.randint(len(examples), (settings.batch,), generator=generator).tolist()
                 batch = make_batch(examples, indices, settings.cfg_dropout, generator, bank,
-                                   settings.reference_chance, settings.strip_chance)
+                                   settings.reference_chance, settings.strip_chance, shape)
                 batch = batch.pin_memory() if pin else batch
                 while not stop.is_set():
                     try:
@@ -842,28 +943,20 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainR
         tie_syllable_embeddings(model)
     log.info("model: %.2f M parameters on %s", count_parameters(model) / 1e6, device)
     bank = load_or_build_bank(settings)
-    optimizer = make_optimizer(model, settings)
+    graphed = device.type == "cuda" and settings.cuda_graph and settings.history_noise == 0
+    optimizer = make_optimizer(model, settings, graphed)
+    train_step = TrainStep(model, optimizer, settings, graphed)
+    shape = batch_shape(examples) if graphed else None
+    if graphed:
+        log.info("CUDA graph steps, batches padded to %d prompt tokens and %d frames", *shape)
     generator = torch.Generator().manual_seed(settings.seed)
-    noise_generator = torch.Generator().manual_seed(settings.seed + 1)  # the batch thread owns the other
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     losses: list[float] = []
     pending: list[torch.Tensor] = []  # this window's step losses, still on the device
     start = last = time.perf_counter()
-    for step, batch in enumerate(prefetched_batches(examples, settings, generator, bank, device)):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, settings)
-        if settings.history_noise > 0:
-            with autocast:
-                batch.history = sampled_history(model, batch, settings.history_noise, noise_generator)
-        with autocast:
-            loss, per_codebook = loss_fn(model, batch, settings.pointer_weight, settings.onset_weight,
-                                         settings.intro_weight, settings.key_weight, settings.boundary_weight,
-                                         settings.section_weight, settings.ahead_weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        pending.append(loss.detach())
+    for step, batch in enumerate(prefetched_batches(examples, settings, generator, bank, device, shape=shape)):
+        set_lr(optimizer, lr_at(step, settings))
+        loss, per_codebook = train_step(batch)
+        pending.append(loss.clone())
         if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps:
             losses.extend(torch.stack(pending).tolist())  # the only wait for the GPU in a window
             pending.clear()
@@ -967,6 +1060,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
     parser.add_argument("--save-every", type=int, default=defaults.save_every,
                         help="also write the checkpoint every N steps (0: only at the end)")
     parser.add_argument("--save-dtype", choices=("bfloat16", "float32"), default=defaults.save_dtype)
+    parser.add_argument("--eager", action="store_true",
+                        help="on CUDA, run every step eagerly instead of replaying one CUDA graph "
+                             "(same arithmetic, several times slower for this small model)")
     args = parser.parse_args(argv)
     settings = TrainSettings(steps=args.steps, batch=args.batch, seed=args.seed, device=args.device,
                              dim=args.dim, layers=args.layers, decoder_dim=args.decoder_dim,
@@ -979,7 +1075,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                              ahead_weight=args.ahead_weight, history_noise=args.history_noise,
                              init=args.init, reference_chance=args.reference_chance,
                              strip_chance=args.strip_chance, bank=args.bank, bank_clips=args.bank_clips,
-                             save_every=args.save_every, corpus=args.corpus)
+                             save_every=args.save_every, corpus=args.corpus, cuda_graph=not args.eager)
     return args.out, settings
 
 
