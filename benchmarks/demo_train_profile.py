@@ -1,15 +1,15 @@
-"""Where a demo-model training step spends its time (GPU kernels vs host): eager steps and
-replayed CUDA-graph steps (:class:`heartmula_core.demo.train.TrainStep`), at several batch sizes.
+"""Where a demo-model training step spends its time (GPU kernels vs host), with batches of one
+fixed shape (what train.py does on CUDA) and with each batch padded only to its own longest song.
 
-    python benchmarks/demo_train_profile.py [--batches 16,64] [--modes eager,graph] [--warm 100]
-        [--steps 20] [train.py options, e.g. --songs 2000 --max-frames 960 ...]
+    python benchmarks/demo_train_profile.py [--batches 16,32] [--modes fixed,ragged] [--warm 60]
+        [--steps 15] [train.py options, e.g. --songs 2000 --max-frames 960 ...]
 
 Builds the examples once, then per batch size and mode: ``--warm`` steps (allocator and kernel
-caches settle; the graph is captured among them), then ``--steps`` steps timed by wall clock
-(synchronized at both ends), then the same number under ``torch.profiler``: prints steps/s,
-songs/s, GPU busy time per step and the top CUDA kernels. A step whose GPU time is far below its
-wall time is host-bound (Python, kernel launches, syncs). It also prints the first losses of
-each mode: the graph must not change the arithmetic.
+caches settle), then ``--steps`` steps timed by wall clock (synchronized at both ends), then
+the same number under ``torch.profiler``: prints steps/s, songs/s, GPU busy time per step and the
+top CUDA kernels. A step whose GPU time is far below its wall time is host-bound (Python, kernel
+launches, syncs, library planning). It also prints the first losses of each mode: the padding
+must not change the arithmetic.
 """
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from heartmula_core.demo import train as T  # noqa: E402
 
 
-def run_steps(step: T.TrainStep, batches, settings: T.TrainSettings, n: int) -> list[torch.Tensor]:
+def run_steps(model, optimizer, batches, settings: T.TrainSettings, n: int, done: int) -> list[torch.Tensor]:
     losses = []
-    for _ in range(n):
-        T.set_lr(step.optimizer, T.lr_at(step.steps, settings))
-        losses.append(step(next(batches))[0].clone())
+    for i in range(n):
+        T.set_lr(optimizer, T.lr_at(done + i, settings))
+        losses.append(T.train_step(model, optimizer, next(batches), settings)[0])
     return losses
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", default="16,64")
-    parser.add_argument("--modes", default="eager,graph")
+    parser.add_argument("--modes", default="fixed,ragged")
     parser.add_argument("--warm", type=int, default=150)
     parser.add_argument("--steps", type=int, default=20)
     args, rest = parser.parse_known_args()
@@ -54,18 +54,17 @@ def main() -> int:
             run = T.TrainSettings(**{**settings.__dict__, "batch": size, "steps": args.warm + 2 * args.steps})
             model = T.random_heartmula(config, device, torch.float32, run.seed).train()
             T.tie_syllable_embeddings(model)
-            graphed = mode == "graph"
-            step = T.TrainStep(model, T.make_optimizer(model, run, graphed), run, graphed)
+            optimizer = T.make_optimizer(model, run)
             batches = T.prefetched_batches(examples, run, torch.Generator().manual_seed(0), bank, device,
-                                           shape=shape)
-            first = run_steps(step, batches, run, args.warm)
+                                           shape=shape if mode == "fixed" else None)
+            first = run_steps(model, optimizer, batches, run, args.warm, 0)
             torch.cuda.synchronize()
             start = time.perf_counter()
-            run_steps(step, batches, run, args.steps)
+            run_steps(model, optimizer, batches, run, args.steps, args.warm)
             torch.cuda.synchronize()
             wall = (time.perf_counter() - start) / args.steps
             with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-                run_steps(step, batches, run, args.steps)
+                run_steps(model, optimizer, batches, run, args.steps, args.warm + args.steps)
                 torch.cuda.synchronize()
             events = prof.key_averages()
             gpu = sum(e.self_device_time_total for e in events) / 1e3 / args.steps  # ms per step

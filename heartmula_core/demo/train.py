@@ -201,7 +201,6 @@ class TrainSettings:
     bank_clips: int = CLIPS_PER_BUCKET
     save_every: int = 0
     corpus: str | None = None
-    cuda_graph: bool = True
 
 
 @dataclass
@@ -263,11 +262,6 @@ class Batch:
                                  self.section_pointer, self.ahead_pointer)]
         return Batch(*moved, seq_len=self.seq_len, history=None if self.history is None else fn(self.history))
 
-    def copy_into(self, static: Batch) -> None:
-        """Copy this batch's tensors into ``static``'s (same shapes; for a replayed CUDA graph)."""
-        for name in ("tokens", "prompt_lens", "muq_index", "frames", "frame_lens", "uncond", "pointer",
-                     "reference", "section_pointer", "ahead_pointer"):
-            getattr(static, name).copy_(getattr(self, name), non_blocking=True)
 
 
 # -- model -------------------------------------------------------------------------------------------
@@ -520,7 +514,7 @@ def make_batch(examples: list[Example], indices: list[int], cfg_dropout: float,
                reference_chance: float = 0.0, strip_chance: float = 0.0,
                shape: tuple[int, int] | None = None) -> Batch:
     """Right-padded batch of ``examples[indices]``; with ``shape = (L, T)``, padded to prompts of
-    ``L`` tokens and ``T`` frames whatever the songs (the fixed shapes a CUDA graph needs).
+    ``L`` tokens and ``T`` frames whatever the songs (:func:`batch_shape` says why).
 
     Each row is unconditional with ``cfg_dropout``; otherwise, with ``reference_chance`` (and a
     ``bank``), it gets the vector of a bank clip with its tempo and mode, and then with
@@ -681,8 +675,7 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
         hidden = model.backbone(embeds, torch.arange(embeds.shape[1], device=embeds.device))  # uncached, causal
     steps, index, last_h = frame_states(batch, hidden)
     valid = steps[None] < batch.frame_lens[:, None]  # [B, T]
-    # every position is scored (padding included) and padding is weighted out: fixed shapes and
-    # no host sync, so the step can be a CUDA graph
+    # every position is scored (padding included) and padding is weighted out: no host sync
     logits = model.decoder_logits(last_h, batch.frames)  # [B, T, K, V]
     ce = F.cross_entropy(logits.float().flatten(0, 2), batch.frames.flatten(), reduction="none")
     ce = ce.view(batch.frames.shape) * valid[..., None]  # [B, T, K]
@@ -742,10 +735,8 @@ def lr_at(step: int, settings: TrainSettings) -> float:
     return settings.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
 
 
-def make_optimizer(model: HeartMuLa, settings: TrainSettings, graphed: bool = False) -> torch.optim.Optimizer:
-    """AdamW; weight decay on matrices only (not norms, biases or embeddings). ``graphed``: fused,
-    capturable, learning rate in a device tensor (set it with :func:`set_lr`), so that the update
-    can be part of a CUDA graph."""
+def make_optimizer(model: HeartMuLa, settings: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW; weight decay on matrices only (not norms, biases or embeddings); fused on a GPU."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         plain = param.ndim < 2 or "embedding" in name
@@ -753,90 +744,44 @@ def make_optimizer(model: HeartMuLa, settings: TrainSettings, graphed: bool = Fa
     groups = [{"params": decay, "weight_decay": settings.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     fused = all(p.is_cuda for p in decay + no_decay)  # one kernel for the whole update on a GPU
-    if graphed:
-        lr = torch.tensor(settings.lr, dtype=torch.float32, device=decay[0].device)
-        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=True, capturable=True)
     return torch.optim.AdamW(groups, lr=settings.lr, betas=(0.9, 0.95), fused=fused or None)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Set every group's learning rate (in place when it is a tensor: a CUDA graph reads it there)."""
     for group in optimizer.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
+        group["lr"] = lr
 
 
 def batch_shape(examples: list[Example]) -> tuple[int, int]:
-    """``(L, T)``: the longest prompt (any variant) and the most frames of ``examples``."""
+    """``(L, T)``: the longest prompt (any variant) and the most frames of ``examples``.
+
+    On CUDA every batch is padded to this one shape. With a new shape at every step, cuDNN's
+    attention built a new execution plan at every step, and the host spent ~180 ms per step on
+    it while the GPU worked 28 ms (H200, batch 16); with one shape, steps are GPU-bound
+    (``benchmarks/demo_train_profile.py``). Padding is weighted out of the loss.
+    """
     width = max(len(v.tokens) for e in examples for v in (e.full, e.plain) if v is not None)
     return width, max(e.frames.shape[0] for e in examples)
 
 
-class TrainStep:
-    """One optimisation step: teacher-forced loss (:func:`loss_fn`), backward, clipping at 1.0,
-    AdamW. ``step(batch)`` returns ``(loss [], per-codebook and guide losses)`` as device tensors
-    (they stay valid until the next call).
-
-    With ``graphed`` (CUDA only; batches of one fixed shape, :func:`make_batch`'s ``shape``) the
-    first :attr:`WARMUP` steps run eagerly on a side stream, the next one is captured as a CUDA
-    graph (PyTorch's whole-network capture: forward, backward, clipping and the fused AdamW update)
-    and every later step copies its batch into the captured one and replays the graph. The demo
-    model is small: an eager step is ~6,600 small kernels whose launch costs several times their
-    GPU time; a replay launches them all at once. The arithmetic is the same either way.
-    """
-
-    WARMUP = 3
-
-    def __init__(self, model: HeartMuLa, optimizer: torch.optim.Optimizer, settings: TrainSettings,
-                 graphed: bool = False) -> None:
-        self.model, self.optimizer, self.settings, self.graphed = model, optimizer, settings, graphed
-        cuda = next(model.parameters()).is_cuda
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda, cache_enabled=not graphed)
-        self.steps = 0
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.static: Batch | None = None
-        self.outputs: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.noise_generator = torch.Generator().manual_seed(settings.seed + 1)
-
-    def _run(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        s = self.settings
-        if s.history_noise > 0:
-            with self.autocast:
-                batch.history = sampled_history(self.model, batch, s.history_noise, self.noise_generator)
-        with self.autocast:
-            loss, per_codebook = loss_fn(self.model, batch, s.pointer_weight, s.onset_weight, s.intro_weight,
-                                         s.key_weight, s.boundary_weight, s.section_weight, s.ahead_weight)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
-        return loss.detach(), per_codebook
-
-    def __call__(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        self.steps += 1
-        if not self.graphed:
-            self.optimizer.zero_grad(set_to_none=True)
-            return self._run(batch)
-        if self.graph is not None:
-            batch.copy_into(self.static)
-            self.graph.replay()
-            return self.outputs
-        if self.steps <= self.WARMUP:  # lazy initialisations happen off the capture (as the docs ask)
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                self.optimizer.zero_grad(set_to_none=True)
-                out = self._run(batch)
-            torch.cuda.current_stream().wait_stream(side)
-            return out
-        self.static = batch
-        self.graph = torch.cuda.CUDAGraph()
-        self.optimizer.zero_grad(set_to_none=True)  # the graph's backward writes fresh gradients
-        with torch.cuda.graph(self.graph):
-            self.outputs = self._run(self.static)
-        self.graph.replay()  # capturing ran nothing
-        return self.outputs
+def train_step(model: HeartMuLa, optimizer: torch.optim.Optimizer, batch: Batch, settings: TrainSettings,
+               noise_generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step: teacher-forced loss (:func:`loss_fn`, bf16 autocast on CUDA),
+    backward, clipping at 1.0, AdamW. Returns ``(loss [], per-codebook and guide losses)`` as
+    device tensors, without waiting for the GPU."""
+    s = settings
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=batch.frames.is_cuda)
+    optimizer.zero_grad(set_to_none=True)
+    if s.history_noise > 0:
+        with autocast:
+            batch.history = sampled_history(model, batch, s.history_noise, noise_generator)
+    with autocast:
+        loss, per_codebook = loss_fn(model, batch, s.pointer_weight, s.onset_weight, s.intro_weight,
+                                     s.key_weight, s.boundary_weight, s.section_weight, s.ahead_weight)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss.detach(), per_codebook
 
 
 def prefetched_batches(examples: list[Example], settings: TrainSettings, generator: torch.Generator,
@@ -943,20 +888,19 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainR
         tie_syllable_embeddings(model)
     log.info("model: %.2f M parameters on %s", count_parameters(model) / 1e6, device)
     bank = load_or_build_bank(settings)
-    graphed = device.type == "cuda" and settings.cuda_graph and settings.history_noise == 0
-    optimizer = make_optimizer(model, settings, graphed)
-    train_step = TrainStep(model, optimizer, settings, graphed)
-    shape = batch_shape(examples) if graphed else None
-    if graphed:
-        log.info("CUDA graph steps, batches padded to %d prompt tokens and %d frames", *shape)
+    optimizer = make_optimizer(model, settings)
+    shape = batch_shape(examples) if device.type == "cuda" else None
+    if shape:
+        log.info("batches padded to %d prompt tokens and %d frames", *shape)
     generator = torch.Generator().manual_seed(settings.seed)
+    noise_generator = torch.Generator().manual_seed(settings.seed + 1)  # the batch thread owns the other
     losses: list[float] = []
     pending: list[torch.Tensor] = []  # this window's step losses, still on the device
     start = last = time.perf_counter()
     for step, batch in enumerate(prefetched_batches(examples, settings, generator, bank, device, shape=shape)):
         set_lr(optimizer, lr_at(step, settings))
-        loss, per_codebook = train_step(batch)
-        pending.append(loss.clone())
+        loss, per_codebook = train_step(model, optimizer, batch, settings, noise_generator)
+        pending.append(loss)
         if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps:
             losses.extend(torch.stack(pending).tolist())  # the only wait for the GPU in a window
             pending.clear()
@@ -1060,9 +1004,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
     parser.add_argument("--save-every", type=int, default=defaults.save_every,
                         help="also write the checkpoint every N steps (0: only at the end)")
     parser.add_argument("--save-dtype", choices=("bfloat16", "float32"), default=defaults.save_dtype)
-    parser.add_argument("--eager", action="store_true",
-                        help="on CUDA, run every step eagerly instead of replaying one CUDA graph "
-                             "(same arithmetic, several times slower for this small model)")
     args = parser.parse_args(argv)
     settings = TrainSettings(steps=args.steps, batch=args.batch, seed=args.seed, device=args.device,
                              dim=args.dim, layers=args.layers, decoder_dim=args.decoder_dim,
@@ -1075,7 +1016,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                              ahead_weight=args.ahead_weight, history_noise=args.history_noise,
                              init=args.init, reference_chance=args.reference_chance,
                              strip_chance=args.strip_chance, bank=args.bank, bank_clips=args.bank_clips,
-                             save_every=args.save_every, corpus=args.corpus, cuda_graph=not args.eager)
+                             save_every=args.save_every, corpus=args.corpus)
     return args.out, settings
 
 
