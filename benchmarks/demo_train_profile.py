@@ -1,7 +1,8 @@
-"""Where a demo-model training step spends its time (GPU kernels vs host), with batches of one
-fixed shape (what train.py does on CUDA) and with each batch padded only to its own longest song.
+"""Where a demo-model training step spends its time (GPU kernels vs host), with batches padded
+to the fixed shape of their length bucket (``buckets``, what train.py does on CUDA), to one
+shape for the whole corpus (``fixed``) and only to their own longest song (``ragged``).
 
-    python benchmarks/demo_train_profile.py [--batches 16,32] [--modes fixed,ragged] [--warm 60]
+    python benchmarks/demo_train_profile.py [--batches 16,32] [--modes buckets,fixed,ragged] [--warm 60]
         [--steps 15] [train.py options, e.g. --songs 2000 --max-frames 960 ...]
 
 Builds the examples once, then per batch size and mode: ``--warm`` steps (allocator and kernel
@@ -37,7 +38,7 @@ def run_steps(model, optimizer, batches, settings: T.TrainSettings, n: int, done
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", default="16,64")
-    parser.add_argument("--modes", default="fixed,ragged")
+    parser.add_argument("--modes", default="buckets,fixed,ragged")
     parser.add_argument("--warm", type=int, default=150)
     parser.add_argument("--steps", type=int, default=20)
     args, rest = parser.parse_known_args()
@@ -48,7 +49,8 @@ def main() -> int:
     examples = T.make_examples(settings, tokenizer)
     bank = T.load_or_build_bank(settings)
     print(torch.cuda.get_device_name(), f"{len(examples)} songs")
-    shape = T.batch_shape(examples)
+    buckets = {"fixed": T.length_buckets(examples, 1), "buckets": T.length_buckets(examples, settings.buckets),
+               "ragged": None}
     for size in [int(b) for b in args.batches.split(",")]:
         for mode in args.modes.split(","):
             run = T.TrainSettings(**{**settings.__dict__, "batch": size, "steps": args.warm + 2 * args.steps})
@@ -56,7 +58,7 @@ def main() -> int:
             T.tie_syllable_embeddings(model)
             optimizer = T.make_optimizer(model, run)
             batches = T.prefetched_batches(examples, run, torch.Generator().manual_seed(0), bank, device,
-                                           shape=shape if mode == "fixed" else None)
+                                           buckets=buckets[mode])
             first = run_steps(model, optimizer, batches, run, args.warm, 0)
             torch.cuda.synchronize()
             start = time.perf_counter()

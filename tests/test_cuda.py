@@ -105,16 +105,16 @@ def test_fixed_shape_training_matches_ragged_batches():
     config = T.build_config(settings, tokenizer.tokenizer.get_vocab_size())
     examples = T.make_examples(settings, tokenizer)
     runs = {}
-    for shape in (None, T.batch_shape(examples)):
+    for buckets in (None, T.length_buckets(examples, 1)):
         model = T.random_heartmula(config, "cuda", torch.float32, 0).train()
         optimizer = T.make_optimizer(model, settings)
         losses = []
         batches = T.prefetched_batches(examples, settings, torch.Generator().manual_seed(0), None,
-                                       torch.device("cuda"), shape=shape)
+                                       torch.device("cuda"), buckets=buckets)
         for i, batch in enumerate(batches):
             T.set_lr(optimizer, T.lr_at(i, settings))
             losses.append(T.train_step(model, optimizer, batch, settings)[0].item())
-        runs[shape is None] = (losses, torch.cat([p.detach().flatten() for p in model.parameters()]))
+        runs[buckets is None] = (losses, torch.cat([p.detach().flatten() for p in model.parameters()]))
     (ragged_losses, ragged_w), (fixed_losses, fixed_w) = runs[True], runs[False]
     assert ragged_losses[-1] < ragged_losses[0]
     assert ragged_losses == pytest.approx(fixed_losses, rel=2e-2)

@@ -383,3 +383,32 @@ def test_grown_backbone_computes_what_the_shallow_model_did(tmp_path):
     batch = make_batch(make_examples(small, tok), [0, 1], 0.0, torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert loss_fn(deep, batch)[0].item() == pytest.approx(loss_fn(shallow, batch)[0].item(), rel=1e-5)
+
+
+def test_length_buckets_partition_the_songs_and_fit_their_batches():
+    """Each song is in one bucket; a bucket's shape holds every song in it (shorter buckets get
+    smaller shapes); a draw comes from one bucket; padding to the shape leaves the loss alone."""
+    from heartmula_core.demo.train import length_buckets
+
+    settings = TrainSettings(songs=12, max_frames=300, dim=64, layers=1, decoder_dim=64, decoder_layers=1, heads=4)
+    tok = demo_prompt_tokenizer()
+    examples = make_examples(settings, tok)
+    buckets = length_buckets(examples, 3)
+    assert sorted(i for part in buckets.members for i in part.tolist()) == list(range(12))
+    assert [len(part) for part in buckets.members] == [4, 4, 4]
+    for index, (part, (width, length)) in enumerate(zip(buckets.members, buckets.shapes)):
+        assert all(buckets.bucket_of[i] == index for i in part)
+        assert all(len(examples[i].full.tokens) <= width and examples[i].frames.shape[0] <= length for i in part)
+    assert sum(buckets.shapes[0]) < sum(buckets.shapes[-1])
+    generator = torch.Generator().manual_seed(5)
+    for _ in range(10):
+        indices, shape = buckets.draw(6, generator)
+        assert len(indices) == 6 and len({int(buckets.bucket_of[i]) for i in indices}) == 1
+        assert shape == buckets.shapes[int(buckets.bucket_of[indices[0]])]
+    again = length_buckets(examples, 3).draw(6, torch.Generator().manual_seed(5))
+    assert again == length_buckets(examples, 3).draw(6, torch.Generator().manual_seed(5))
+    model = random_heartmula(build_config(settings, tok.tokenizer.get_vocab_size()), seed=3)
+    ragged = make_batch(examples, indices, 0.0, torch.Generator().manual_seed(0))
+    padded = make_batch(examples, indices, 0.0, torch.Generator().manual_seed(0), shape=shape)
+    with torch.no_grad():
+        assert loss_fn(model, padded, 1.0)[0].item() == pytest.approx(loss_fn(model, ragged, 1.0)[0].item(), rel=1e-5)

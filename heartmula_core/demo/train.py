@@ -201,6 +201,7 @@ class TrainSettings:
     bank_clips: int = CLIPS_PER_BUCKET
     save_every: int = 0
     corpus: str | None = None
+    buckets: int = 4
 
 
 @dataclass
@@ -753,15 +754,49 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 def batch_shape(examples: list[Example]) -> tuple[int, int]:
-    """``(L, T)``: the longest prompt (any variant) and the most frames of ``examples``.
-
-    On CUDA every batch is padded to this one shape. With a new shape at every step, cuDNN's
-    attention built a new execution plan at every step, and the host spent ~180 ms per step on
-    it while the GPU worked 28 ms (H200, batch 16); with one shape, steps are GPU-bound
-    (``benchmarks/demo_train_profile.py``). Padding is weighted out of the loss.
-    """
+    """``(L, T)``: the longest prompt (any variant) and the most frames of ``examples``."""
     width = max(len(v.tokens) for e in examples for v in (e.full, e.plain) if v is not None)
     return width, max(e.frames.shape[0] for e in examples)
+
+
+@dataclass(frozen=True)
+class LengthBuckets:
+    """Examples grouped by length, each group padded to one shape (:func:`length_buckets`)."""
+
+    members: tuple[np.ndarray, ...]  # example indices of each bucket
+    shapes: tuple[tuple[int, int], ...]  # (L, T) of each bucket
+    bucket_of: np.ndarray  # [len(examples)] bucket of each example
+
+    def draw(self, batch: int, generator: torch.Generator) -> tuple[list[int], tuple[int, int]]:
+        """``batch`` example indices from one bucket, and its shape: a first example uniformly
+        from all (so each bucket comes up in proportion to its size), the rest from its bucket."""
+        first = int(torch.randint(len(self.bucket_of), (), generator=generator))
+        bucket = int(self.bucket_of[first])
+        members = self.members[bucket]
+        rest = torch.randint(len(members), (batch - 1,), generator=generator)
+        return [first, *members[rest.numpy()].tolist()], self.shapes[bucket]
+
+
+def length_buckets(examples: list[Example], count: int) -> LengthBuckets:
+    """Split ``examples`` into ``count`` buckets of about equal size by backbone length (longest
+    prompt variant + frames), each with its own batch shape (:func:`batch_shape`).
+
+    On CUDA every batch is padded to its bucket's shape. With a new shape at every step, cuDNN's
+    attention built a new execution plan at every step, and the host spent ~180 ms per step on
+    that while the GPU worked 28 ms (H200, batch 16); with a few fixed shapes, steps are
+    GPU-bound (``benchmarks/demo_train_profile.py``). Buckets keep the padding small: one shape
+    for the whole corpus would pad the mean song (~815 positions) to 1,318. Padding is weighted
+    out of the loss.
+    """
+    lengths = np.array([max(len(v.tokens) for v in (e.full, e.plain) if v is not None) + e.frames.shape[0]
+                        for e in examples])
+    order = np.argsort(lengths, kind="stable")
+    members = tuple(np.sort(part) for part in np.array_split(order, max(1, min(count, len(examples)))))
+    bucket_of = np.empty(len(examples), dtype=np.int64)
+    for index, part in enumerate(members):
+        bucket_of[part] = index
+    shapes = tuple(batch_shape([examples[i] for i in part]) for part in members)
+    return LengthBuckets(members, shapes, bucket_of)
 
 
 def train_step(model: HeartMuLa, optimizer: torch.optim.Optimizer, batch: Batch, settings: TrainSettings,
@@ -786,9 +821,11 @@ def train_step(model: HeartMuLa, optimizer: torch.optim.Optimizer, batch: Batch,
 
 def prefetched_batches(examples: list[Example], settings: TrainSettings, generator: torch.Generator,
                        bank: ReferenceBank | None, device: torch.device, depth: int = 3,
-                       shape: tuple[int, int] | None = None) -> Iterator[Batch]:
+                       buckets: LengthBuckets | None = None) -> Iterator[Batch]:
     """``settings.steps`` batches of :func:`make_batch`, built by a background thread ``depth``
-    batches ahead of the GPU and copied to ``device`` asynchronously from pinned memory.
+    batches ahead of the GPU and copied to ``device`` asynchronously from pinned memory. With
+    ``buckets``, each batch comes from one bucket, padded to its shape; else songs are drawn
+    uniformly and padded to the longest.
 
     The draws come from ``generator`` in step order, exactly as a plain loop would make them, so
     a run is the same with or without the thread. Building a batch is Python work on the CPU;
@@ -802,7 +839,11 @@ def prefetched_batches(examples: list[Example], settings: TrainSettings, generat
     def produce() -> None:
         try:
             for _ in range(settings.steps):
-                indices = torch.randint(len(examples), (settings.batch,), generator=generator).tolist()
+                if buckets is None:
+                    indices = torch.randint(len(examples), (settings.batch,), generator=generator).tolist()
+                    shape = None
+                else:
+                    indices, shape = buckets.draw(settings.batch, generator)
                 batch = make_batch(examples, indices, settings.cfg_dropout, generator, bank,
                                    settings.reference_chance, settings.strip_chance, shape)
                 batch = batch.pin_memory() if pin else batch
@@ -889,15 +930,16 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainR
     log.info("model: %.2f M parameters on %s", count_parameters(model) / 1e6, device)
     bank = load_or_build_bank(settings)
     optimizer = make_optimizer(model, settings)
-    shape = batch_shape(examples) if device.type == "cuda" else None
-    if shape:
-        log.info("batches padded to %d prompt tokens and %d frames", *shape)
+    buckets = length_buckets(examples, settings.buckets) if device.type == "cuda" else None
+    if buckets:
+        log.info("batch shapes of the length buckets (prompt tokens, frames): %s",
+                 ", ".join(f"{width}x{length}" for width, length in buckets.shapes))
     generator = torch.Generator().manual_seed(settings.seed)
     noise_generator = torch.Generator().manual_seed(settings.seed + 1)  # the batch thread owns the other
     losses: list[float] = []
     pending: list[torch.Tensor] = []  # this window's step losses, still on the device
     start = last = time.perf_counter()
-    for step, batch in enumerate(prefetched_batches(examples, settings, generator, bank, device, shape=shape)):
+    for step, batch in enumerate(prefetched_batches(examples, settings, generator, bank, device, buckets=buckets)):
         set_lr(optimizer, lr_at(step, settings))
         loss, per_codebook = train_step(model, optimizer, batch, settings, noise_generator)
         pending.append(loss)
@@ -1004,6 +1046,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
     parser.add_argument("--save-every", type=int, default=defaults.save_every,
                         help="also write the checkpoint every N steps (0: only at the end)")
     parser.add_argument("--save-dtype", choices=("bfloat16", "float32"), default=defaults.save_dtype)
+    parser.add_argument("--buckets", type=int, default=defaults.buckets,
+                        help="on CUDA: length buckets, each batch padded to its bucket's fixed shape")
     args = parser.parse_args(argv)
     settings = TrainSettings(steps=args.steps, batch=args.batch, seed=args.seed, device=args.device,
                              dim=args.dim, layers=args.layers, decoder_dim=args.decoder_dim,
@@ -1016,7 +1060,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                              ahead_weight=args.ahead_weight, history_noise=args.history_noise,
                              init=args.init, reference_chance=args.reference_chance,
                              strip_chance=args.strip_chance, bank=args.bank, bank_clips=args.bank_clips,
-                             save_every=args.save_every, corpus=args.corpus)
+                             save_every=args.save_every, corpus=args.corpus,
+                             buckets=args.buckets)
     return args.out, settings
 
 
