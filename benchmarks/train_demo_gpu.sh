@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Train the built-in demo model from scratch on one GPU: the recipe of resources/demo-model.
-# One seeded run: compose the 12,000-song corpus, build the reference bank, train STEPS steps
-# (default 10,000; batches of 16 songs, whole songs up to 76.8 s, CUDA-graph steps), write the
+# One seeded run (about 9 min on an H200, most of it training): compose the 12,000-song corpus, build the reference bank, train STEPS steps
+# (default 14,000; batches of 16 songs, whole songs up to 76.8 s, length-bucketed fixed shapes), write the
 # checkpoint to $OUT/demo-model and the log to $OUT/train.log. Extra options go to train.py
 # (later ones win). Prints the total wall time at the end.
 # Usage: OUT=/some/dir bash benchmarks/train_demo_gpu.sh [extra train.py options]
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/demo-train}
-STEPS=${STEPS:-10000}
+STEPS=${STEPS:-14000}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true

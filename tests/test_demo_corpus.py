@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from heartmula_core.demo.composer import analyze_frames, compose
-from heartmula_core.demo.corpus import (MAX_SECONDS, MIN_SECONDS, _eval_tag_sets, free_structure, make_corpus,
+from heartmula_core.demo.corpus import (MAX_SECONDS, MIN_SECONDS, _eval_tag_sets, make_corpus,
                                         make_song)
 from heartmula_core.demo.eval_set import EVAL_SET
 from heartmula_core.demo.lexicon import scat_word, scat_words, vocabulary
@@ -80,18 +79,3 @@ def test_eval_items_compose_within_a_minute(item):
         song = compose(item.tags, item.lyrics, seed)
         assert song.seconds <= 60.0
         assert analyze_frames(song.frames)["tokens"] == sung_syllables(item.lyrics)
-
-
-def test_free_section_orders_put_every_kind_after_every_other():
-    """The corpus holds free section orders (a bridge right after a verse, a chorus after an
-    interlude...), so a model learns to follow the lyrics' order, not only the usual ones."""
-    rng = np.random.default_rng(0)
-    pairs = set()
-    for _ in range(400):
-        kinds = free_structure(rng)
-        assert "chorus" in kinds and 2 <= len(kinds) <= 8
-        assert all(k not in ("intro", "outro") for k in kinds[1:-1])
-        pairs.update(zip(kinds, kinds[1:]))
-    inner = ("verse", "prechorus", "chorus", "bridge", "interlude")
-    assert {(a, b) for a in inner for b in inner if a != b} <= pairs
-    assert not any(a == b for a, b in pairs)

@@ -231,10 +231,22 @@ def test_insert_section(demo_editor, demo_song):
                                      candidates=2, seed=1)
     assert "[bridge]\nthe night is long" in out.lyrics
     added = out.num_frames - demo_song.num_frames
-    assert added > 0 and added % demo_editor._grid(demo_song) == 0
-    assert np.array_equal(out.frames[: verse.end], demo_song.frames[: verse.end])
+    grid = demo_editor._grid(demo_song)
+    assert added > 0 and added % grid == 0
+    lead = verse.end - grid  # the verse's last bar is re-voiced: its words (codebook 0) are kept
+    assert np.array_equal(out.frames[:lead], demo_song.frames[:lead])
+    assert np.array_equal(out.frames[lead:verse.end, 0], demo_song.frames[lead:verse.end, 0])
     assert np.array_equal(out.frames[verse.end + added:], demo_song.frames[verse.end:])
     assert "bridge" in [s.kind for s in out.sections()]
+
+
+def test_inserted_section_is_not_talked_out_of_its_kind_by_the_bar_before(demo_editor, demo_song):
+    """The bar before a chorus ends in a drum fill that announces the chorus; a pre-chorus
+    inserted there must still come out as a pre-chorus (the bar before is re-voiced)."""
+    verse = next(s for s in demo_song.sections() if s.kind == "verse")
+    out = demo_editor.insert_section(demo_song, verse.index, "[pre-chorus]\nthe night is long and the road is wide",
+                                     candidates=2, seed=0)
+    assert [s.kind for s in out.sections()] == ["intro", "verse", "pre-chorus", "chorus", "outro"]
 
 
 # -- history ----------------------------------------------------------------------------------

@@ -101,13 +101,17 @@ def test_official_3b_parameter_count_on_meta():
     assert len(m.state_dict()) == 289
 
 
+def _gqa_layer() -> tuple[Transformer, torch.nn.Module]:
+    """One layer of width 32, 4 query heads over 2 kv heads (head_dim 8), seeded; and its attention."""
+    torch.manual_seed(0)
+    t = Transformer(TransformerConfig(1, 4, 2, 32, 64, 16))
+    t.init_rope("cpu")
+    return t, t.layers[0].attn
+
+
 def test_gqa_groups_consecutive_query_heads():
     """Query head h must read kv head h // (n_heads / n_kv): compare with an explicit expansion."""
-    torch.manual_seed(0)
-    cfg = TransformerConfig(1, 4, 2, 32, 64, 16)
-    t = Transformer(cfg)
-    t.init_rope("cpu")
-    attn = t.layers[0].attn
+    t, attn = _gqa_layer()
     x = torch.randn(1, 5, 32)
     pos = torch.arange(5)
     got = attn(x, t.rope[pos], pos, None)
@@ -124,11 +128,7 @@ def test_gqa_groups_consecutive_query_heads():
 def test_batched_head_scores_equal_per_query_scores():
     """head_scores_rows (the training loss's [B, T, S] form) = head_scores picked row by row,
     and its softmax is the head's real attention (GQA head 3 reads kv head 1)."""
-    torch.manual_seed(0)
-    cfg = TransformerConfig(1, 4, 2, 32, 64, 16)
-    t = Transformer(cfg)
-    t.init_rope("cpu")
-    attn = t.layers[0].attn
+    t, attn = _gqa_layer()
     x = torch.randn(2, 7, 32)
     query = torch.tensor([[0, 3, 6], [2, 2, 5]])
     dense = head_scores_rows(attn, x, t.rope[:7], 3, query)  # [2, 3, 7]

@@ -5,8 +5,7 @@ Song ``i`` of a corpus with seed ``s`` depends only on ``(s, i)`` (its generator
 regenerated alone (:func:`make_song`).
 
 - Structure: one of :data:`STRUCTURES` (verse/chorus songs with or without intro, pre-chorus,
-  bridge, interlude, outro), or with :data:`FREE_ORDER_CHANCE` a free order
-  (:func:`free_structure`), section markers spelled in several ways (``[Verse 2]``, ``[hook]``,
+  bridge, interlude, outro), section markers spelled in several ways (``[Verse 2]``, ``[hook]``,
   ``[Pre-Chorus]``...). Choruses repeat their text; verses get new lines; intros, outros and
   interludes are mostly instrumental, bridges half the time.
 - Lines: :func:`.lexicon.random_line` (word templates), or with :data:`NONSENSE_CHANCE` a line of
@@ -67,10 +66,6 @@ LINES = {"intro": (1, 2, 0.85), "verse": (2, 6, 0.0), "prechorus": (1, 2, 0.0), 
          "bridge": (2, 4, 0.5), "interlude": (1, 2, 1.0), "outro": (1, 2, 0.8)}
 NEUTRAL_TAGS = ("summer", "wedding", "roadtrip", "vintage", "nostalgic", "catchy", "anthem",
                 "groovy", "warm", "night", "retro", "modern")
-FREE_ORDER_CHANCE = 0.2
-"""Chance of a free section order: the editor lets a musician insert any section anywhere (a
-bridge straight after the first verse), and a model that only saw the usual orders sang the
-usual next section there instead of the one the lyrics ask for."""
 SCAT_CHANCE = 0.6
 NONSENSE_CHANCE = 0.4
 """Chance that a sung line is random syllables (:func:`nonsense_line`) instead of a template."""
@@ -143,26 +138,9 @@ def nonsense_line(rng: np.random.Generator) -> str:
     return " ".join(scat_word(int(c)) for c in rng.integers(NUM_SYLLABLES, size=n))
 
 
-def free_structure(rng: np.random.Generator) -> tuple[str, ...]:
-    """2-6 inner sections of any kinds in any order (a chorus at least once, so choruses still
-    repeat; never the same kind twice in a row: a one-bar section and the next one of its kind
-    would read as one section), with an intro first and an outro last each half the time."""
-    inner = ("verse", "prechorus", "chorus", "bridge", "interlude")
-    kinds: list[str] = []
-    for _ in range(int(rng.integers(2, 7))):
-        kinds.append(_pick(rng, [k for k in inner if not kinds or k != kinds[-1]]))
-    if "chorus" not in kinds:
-        spots = [i for i in range(len(kinds)) if "chorus" not in kinds[max(0, i - 1):i + 2]]
-        kinds[spots[int(rng.integers(len(spots)))] if spots else 0] = "chorus"
-    return tuple((["intro"] if rng.random() < 0.5 else []) + kinds + (["outro"] if rng.random() < 0.5 else []))
-
-
 def random_lyrics(rng: np.random.Generator) -> str:
     """Random lyrics with section markers (see the module docstring)."""
-    if rng.random() < FREE_ORDER_CHANCE:
-        structure = free_structure(rng)
-    else:
-        structure = STRUCTURES[int(rng.integers(len(STRUCTURES)))]
+    structure = STRUCTURES[int(rng.integers(len(STRUCTURES)))]
     chorus: list[str] | None = None
     scat_at = int(rng.integers(len(structure))) if rng.random() < SCAT_CHANCE else -1
     blocks = []

@@ -36,37 +36,26 @@ steps/s) is logged every 50 steps.
 bfloat16 by default; the safetensors file must be ≤ 20 MB (:data:`MAX_WEIGHTS_BYTES`), else
 :class:`CheckpointTooLarge` is raised before anything but the weights is written.
 
-**How resources/demo-model was made** (one H100, 2026-11-25, seed 0; logs in
-``benchmarks/results/``), in four runs, each starting from the previous one's output:
+**How resources/demo-model was made** (stage 7, 2026-11-26): one run from scratch,
+``OUT=DIR bash benchmarks/train_demo_gpu.sh``, i.e. ``--steps 14000 --batch 16 --lr 1e-3
+--warmup 200 --max-frames 960 --intro-weight 8 --key-weight 50 --boundary-weight 8
+--section-weight 1 --ahead-weight 1 --reference-chance 0.8 --strip-chance 0.8 --bank
+DIR/bank.safetensors --save-every 1000 --seed 0``. On one NVIDIA H200: corpus 55 s, reference
+bank 12 s, 14,000 steps at ~29 steps/s, 553 s in all
+(``benchmarks/results/demo-stage7-2026-11-26/fs2-train-h200.log``; the other runs of that day and
+their figures are in the same folder). The codec layout is ``demo-v2`` (:mod:`.vocab`).
 
-1. ``STEPS=3600 bash benchmarks/train_demo_gpu.sh --max-frames 640 --reference-chance 0`` (from
-   scratch: composing the 12,000 songs 51 s with 16 processes, 3,600 steps 6.6 min);
-2. ``--init RUN1 --steps 1600 --lr 3e-4 --max-frames 960 --intro-weight 8 --save-every 200``
-   (whole songs up to 76 s, reference rows; 5.4 min at 5 steps/s);
-3. ``--init RUN2 --steps 1200 --lr 2e-4 --max-frames 960 --intro-weight 8 --key-weight 50``
-   (key and mode: 2.9 min at 7-9 steps/s);
-4. ``--init RUN3 --steps 1000 --lr 1e-4 --warmup 50 --max-frames 960 --intro-weight 8 --key-weight 50
-   --reference-chance 0.8 --strip-chance 0.8 --bank BANK --save-every 250 --seed 4`` (the reference
-   outweighs the genre's tempo: steering 65% -> 97.5%; 3.8 min).
-A fifth run adding ``--boundary-weight 8`` (1,500 steps) did not move the evaluation (TER 0.12,
-sections in order 62.5%) and was not shipped.
+**Speed.** On CUDA each batch comes from one of ``--buckets`` length buckets and is padded to
+that bucket's fixed shape (:func:`length_buckets`); the loss scores every padded position and
+weights padding out, so no step waits for the GPU. With a new shape at every step, cuDNN's
+attention planned anew at every step: 4.7 steps/s with the GPU busy 13% of the time; with fixed
+shapes 28-30 steps/s, GPU-bound (``benchmarks/demo_train_profile.py``, H200, batch 16). Batches
+are built by a background thread (:func:`prefetched_batches`).
 
-**Stage 6** (one H200, 2026-11-26; ``benchmarks/train_demo_variants.sh`` trained 2-4 variants at
-once on the card, ``benchmarks/variants/stage6*.txt``; every variant, figure and log is in
-``benchmarks/results/demo-stage6-2026-11-26/``). Shared options: ``--max-frames 960
---intro-weight 8 --key-weight 50 --reference-chance 0.8 --strip-chance 0.8 --bank BANK
---section-weight 1 --ahead-weight 1 --warmup 100 --save-every 200`` (250 in run 5), each run from
-the previous one's output; the shipped weights are the last checkpoint each run wrote:
-
-5. ``--init STAGE4 --steps 2000 --lr 2e-4 --boundary-weight 4 --seed 5`` (cut at step 1,000);
-6. ``--steps 1800 --lr 1.5e-4 --boundary-weight 4 --seed 5`` (cut at step 1,600);
-7. the composer's new rhythm (one repeating pattern per phrase): ``--steps 2000 --lr 2e-4
-   --boundary-weight 4 --seed 6``;
-8. ``--steps 2000 --lr 1e-4 --boundary-weight 8 --seed 7`` (cut at step 1,600).
-
-Together 6,200 steps at about 5 steps/s with the card shared (~9 steps/s alone). With stages
-1-4, the lineage has taken more GPU time than the half hour the issue allows; one run from
-scratch with every stage-6 option has not been timed yet.
+**Earlier lineage** (stages 1-6, 2026-11-25/26, layout ``demo-v1``): four runs on an H100 (19
+min) then four stage-6 fine-tunes on a shared H200 (6,200 steps), each from the previous one;
+their commands and figures are in ``benchmarks/results/`` (``demo-train-stage*``,
+``demo-stage6-2026-11-26/``). Stage 7 replaces all of it with the one run above.
 
 On 2 CPU cores only tiny smoke runs are practical (~0.8 steps/s even with 24-frame crops).
 
