@@ -30,7 +30,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..generation import Conditioning
-from ..model.attention_probe import capture_attention_inputs, head_scores
+from ..model.attention_probe import capture_attention_inputs, head_scores_rows
 from ..model.heartmula import HeartMuLa
 from ..prompt import MARKER_LINE, Prompt
 
@@ -87,13 +87,12 @@ def lyric_attention(model: HeartMuLa, cond: Conditioning, frames: torch.Tensor, 
     attns = [model.backbone.layers[i].attn for i in layers]
     with capture_attention_inputs(attns) as captured:
         model.backbone(embeds, torch.arange(embeds.shape[1], device=device))
-    query = prompt_len - 1 + torch.arange(len(frames), device=device)
-    rows = torch.zeros(len(frames), dtype=torch.long, device=device)
+    query = prompt_len - 1 + torch.arange(len(frames), device=device)[None]  # [1, T]
     columns = torch.tensor(lyric_positions, device=device)
     total = torch.zeros(len(frames), len(lyric_positions), device=device)
     for layer, head in heads:
         slot = captured[layers.index(layer)]
-        probs = head_scores(model.backbone.layers[layer].attn, slot["x"], slot["rope"], head, query, rows).softmax(-1)
+        probs = head_scores_rows(model.backbone.layers[layer].attn, slot["x"], slot["rope"], head, query)[0].softmax(-1)
         total += probs[:, columns]
     total = total / total.sum(dim=1, keepdim=True).clamp_min(1e-12)
     return total.float().cpu().numpy()

@@ -36,31 +36,14 @@ def capture_attention_inputs(attns: list[Attention]) -> Iterator[list[dict]]:
             hook.remove()
 
 
-def head_scores(attn: Attention, x: torch.Tensor, rope: torch.Tensor, head: int,
-                query_pos: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
-    """Causally masked pre-softmax scores of ``head`` -> ``[N, S]`` float32.
-
-    ``x [B, S, D]`` and ``rope [S, hd/2, 2]`` as captured; ``query_pos`` and ``batch_index``
-    ``[N]`` pick the query rows. Works before and after projection fusion.
-    """
-    hd = attn.head_dim
-    kv_head = head // (attn.num_heads // attn.num_kv_heads)
-    wq, wk = _head_weights(attn, head, kv_head)
-    q = F.linear(x[batch_index, query_pos], wq)  # [N, hd]
-    q = apply_rope(q[:, None, None], rope[query_pos][:, None])[:, 0, 0]
-    k = apply_rope(F.linear(x, wk)[:, :, None], rope)[:, :, 0]  # [B, S, hd]
-    scores = torch.einsum("nd,nsd->ns", q.float(), k[batch_index].float()) / math.sqrt(hd)
-    causal = torch.arange(k.shape[1], device=k.device)[None] <= query_pos[:, None]
-    return scores.masked_fill(~causal, float("-inf"))
-
-
 def head_scores_rows(attn: Attention, x: torch.Tensor, rope: torch.Tensor, head: int,
                      query_pos: torch.Tensor) -> torch.Tensor:
-    """Like :func:`head_scores`, for ``T`` query positions in every row: ``query_pos [B, T]``
-    -> causally masked scores ``[B, T, S]`` float32.
+    """Causally masked pre-softmax scores of ``head`` for ``T`` query positions in every row:
+    ``query_pos [B, T]`` -> ``[B, T, S]`` float32.
 
-    One batched product per row instead of a copy of the row's keys per query, which is what a
-    training loss over every frame of a batch needs (``B * T * S`` scores, not ``B * T * S * d``).
+    ``x [B, S, D]`` and ``rope [S, hd/2, 2]`` as captured. One batched product per row (``B * T *
+    S`` scores; no copy of a row's keys per query, which for the 3B model's alignment of a long
+    song was gigabytes). Works before and after projection fusion.
     """
     hd = attn.head_dim
     kv_head = head // (attn.num_heads // attn.num_kv_heads)
