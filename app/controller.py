@@ -647,6 +647,10 @@ class SongController(QtCore.QObject):
         except HeartMuLaError as exc:
             self.report(f"Cannot open {path.name}: {exc}", blocking=True, title="Cannot open the song")
             return False
+        mismatch = self._token_space_mismatch(doc)
+        if mismatch:
+            self.report(f"Cannot open {path.name}: {mismatch}", blocking=True, title="Cannot open the song")
+            return False
         self.cancel()
         self._end_song()
         untitled = recovery.is_untitled_autosave(source)
@@ -667,6 +671,16 @@ class SongController(QtCore.QObject):
         self.message.emit("info", f"{what} {path.name}.")
         log.info("%s %s (from %s)", what.lower(), path, source)
         return True
+
+    def _token_space_mismatch(self, doc: Any) -> str:
+        """Why the loaded model cannot play ``doc`` (its frames are another codec's tokens), or ""."""
+        space = str(getattr(doc, "token_space", "") or "")
+        loaded = self.model_info.token_space if self.model_info is not None else ""
+        if not space or not loaded or space == loaded:
+            return ""
+        return (f"it was made with a model whose audio tokens are {space}, and the loaded model "
+                f"({self.model_info.name}) reads {loaded}. Choose the model that made it in Settings, then "
+                "open the song again. The file is unchanged.")
 
     def _load_history(self, path: Path, doc: Any) -> Any:
         """The undo history saved in the song file when the engine keeps one, else a fresh one."""

@@ -97,6 +97,7 @@ class ModelInfo:
     sample_rate: int
     frame_rate: float
     spec: ModelSpec
+    token_space: str = ""  # what the model's frame ids mean ("": the engine does not say)
 
 
 @dataclass(frozen=True)
@@ -312,6 +313,8 @@ class EngineWorker(QtCore.QObject):
             doc = editor.new_document(p["tags"], p["lyrics"], seconds=p.get("seconds", 60.0), seed=p.get("seed", 0))
             if p.get("reference") is not None:  # a new song keeps the reference set for it
                 doc = doc.with_reference(p["reference"])
+        if doc is not None and hasattr(editor, "check_song"):
+            editor.check_song(doc)  # a song of another model's tokens is refused, not played as noise
         base = doc
         if job.op == "reference":  # read and embed the file; the song's frames do not change
             ref = call_supported(editor.reference_from_file, p["path"], strength=p.get("strength", 1.0))
@@ -399,7 +402,7 @@ class EngineWorker(QtCore.QObject):
         reserve_a_core_for_the_gui()
         self.editor = self._factory(self._engine, spec)
         info = ModelInfo(str(self.editor.model_name), str(self.editor.device), int(self.editor.sample_rate),
-                         float(self.editor.frame_rate), spec)
+                         float(self.editor.frame_rate), spec, str(getattr(self.editor, "token_space", "")))
         return JobResult(job.job_id, "load", None, None, None, time.perf_counter() - t0, info)
 
 

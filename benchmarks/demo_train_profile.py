@@ -42,7 +42,7 @@ def main() -> int:
     parser.add_argument("--warm", type=int, default=150)
     parser.add_argument("--steps", type=int, default=20)
     args, rest = parser.parse_known_args()
-    out, settings = T.parse_args(["--out", "/tmp/unused", *rest])
+    out, settings, _ = T.parse_args(["--out", "/tmp/unused", *rest])
     device = torch.device("cuda")
     tokenizer = T.demo_prompt_tokenizer()
     config = T.build_config(settings, tokenizer.tokenizer.get_vocab_size())

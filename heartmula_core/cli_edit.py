@@ -203,6 +203,7 @@ def cmd_edit(args) -> int:
     def get_editor():
         if not editor_box:
             editor_box.append(_editor(args))
+            editor_box[0].check_song(saved)  # another model's tokens: refused before any edit
         return editor_box[0]
 
     steps = [(name, getattr(args, name)) for name in EDIT_ORDER if getattr(args, name) not in (None, 0)]
@@ -236,6 +237,7 @@ def cmd_render(args) -> int:
     doc, audio = load_song(args.song)
     editor = _editor(args) if audio is None or audio.shape[-1] == 0 else None
     if editor is not None:
+        editor.check_song(doc)
         audio = AudioCache(editor.pipeline.codec, seed=doc.seed).render(doc.frames)
     sample_rate = editor.sample_rate if editor is not None else 48_000
     write_audio(args.out, audio, sample_rate)

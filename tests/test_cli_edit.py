@@ -87,6 +87,22 @@ def test_bad_edits_leave_the_file_alone(song, tmp_path):
     assert run(["info", str(broken)]) == 2
 
 
+def test_a_song_of_another_models_tokens_is_not_edited_or_rendered(song, tmp_path, capsys):
+    from dataclasses import replace
+
+    from heartmula_core.editing import save_song
+
+    doc, _ = load_song(song)
+    foreign = tmp_path / "foreign.hmsong"
+    save_song(foreign, replace(doc, token_space="heartcodec/8x8192"))
+    good = foreign.read_bytes()
+    capsys.readouterr()
+    assert run(["edit", str(foreign), "--resample", "1:2", "--device", "cpu"]) == 2
+    assert "heartcodec/8x8192" in capsys.readouterr().err
+    assert run(["render", str(foreign), str(tmp_path / "out.wav"), "--device", "cpu"]) == 2
+    assert foreign.read_bytes() == good and not (tmp_path / "out.wav").exists()
+
+
 def test_subprocess_error_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "info", str(tmp_path / "missing.hmsong")],
                             capture_output=True, text=True, timeout=120)

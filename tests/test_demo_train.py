@@ -412,3 +412,63 @@ def test_length_buckets_partition_the_songs_and_fit_their_batches():
     padded = make_batch(examples, indices, 0.0, torch.Generator().manual_seed(0), shape=shape)
     with torch.no_grad():
         assert loss_fn(model, padded, 1.0)[0].item() == pytest.approx(loss_fn(model, ragged, 1.0)[0].item(), rel=1e-5)
+
+
+RESUMABLE = TrainSettings(steps=12, batch=2, device="cpu", dim=64, layers=1, decoder_dim=32, decoder_layers=1,
+                          heads=8, songs=4, max_frames=24, lr=3e-3, warmup=2, log_every=4, bank_clips=1,
+                          reference_chance=0.5, section_weight=1.0, ahead_weight=1.0, history_noise=0.3)
+
+
+def _weights(model) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_a_stopped_and_resumed_run_ends_exactly_where_one_run_does(tmp_path):
+    """Stopped after 5 of 12 steps and resumed: same losses, same final weights (bit for bit on
+    the CPU), because the batches, optimizer moments and generators go on where they stopped."""
+    settings = TrainSettings(**{**RESUMABLE.__dict__, "bank": str(tmp_path / "bank.safetensors")})
+    whole = train(settings)
+    state = tmp_path / "run.train-state.safetensors"
+    first = train(settings, tmp_path / "run", state, stop=lambda done, seconds: done == 5)
+    assert not first.finished and first.steps_done == 5 and state.is_file()
+    assert (tmp_path / "run" / MODEL_DIR / "model.safetensors").is_file()  # a stopped run leaves a model
+    second = train(settings, tmp_path / "run", state, resume=True)
+    assert second.finished and second.steps_done == 12 and second.seconds >= first.seconds
+    assert first.losses + second.losses == whole.losses
+    assert torch.equal(_weights(second.model), _weights(whole.model))
+    # resuming a finished run trains nothing more and gives the same model back
+    again = train(settings, tmp_path / "run", state, resume=True)
+    assert again.finished and again.losses == [] and torch.equal(_weights(again.model), _weights(whole.model))
+
+
+def test_resume_refuses_a_state_of_other_settings_and_names_them(tmp_path):
+    from heartmula_core.demo.train_state import ResumeMismatch
+
+    state = tmp_path / "s.safetensors"
+    settings = TrainSettings(**{**RESUMABLE.__dict__, "reference_chance": 0.0})
+    train(settings, None, state, stop=lambda done, seconds: done == 2)
+    other = TrainSettings(**{**settings.__dict__, "lr": 1e-3, "save_every": 7})  # save_every may change
+    with pytest.raises(ResumeMismatch, match=r"lr: saved 0\.003, now 0\.001") as error:
+        train(other, None, state, resume=True)
+    assert "save_every" not in str(error.value)
+    state.write_bytes(state.read_bytes()[:1000])  # truncated by a crash of the disk, say
+    with pytest.raises(ValueError, match="cannot be read as a training state"):
+        train(settings, None, state, resume=True)
+
+
+def test_cli_time_limit_stops_with_status_75_and_resume_finishes(tmp_path):
+    from heartmula_core.demo.train import EXIT_STOPPED
+
+    out = tmp_path / "model"
+    args = ["--out", str(out), "--steps", "3", "--batch", "1", "--songs", "2", "--device", "cpu", "--dim", "32",
+            "--layers", "1", "--decoder-dim", "32", "--decoder-layers", "1", "--heads", "2", "--max-frames", "16",
+            "--bank-clips", "1", "--reference-chance", "0"]
+    assert main([*args, "--time-limit", "1e-9"]) == EXIT_STOPPED  # stops after its first step
+    state = tmp_path / "model.train-state.safetensors"
+    assert state.is_file() and (out / MODEL_DIR / "model.safetensors").is_file()
+    assert main([*args, "--resume"]) == 0
+    from heartmula_core.demo.train_state import TrainState  # noqa: F401  (the format is documented there)
+    import safetensors
+
+    with safetensors.safe_open(str(state), "pt") as handle:
+        assert handle.metadata()["step"] == "3"

@@ -332,6 +332,38 @@ def test_song_file_round_trip(tmp_path, tiny_editor, song):
     assert np.array_equal(loaded_audio, audio)
 
 
+def test_songs_record_their_token_space_and_another_models_songs_are_refused(tmp_path, demo_editor, demo_song):
+    """A song knows which codec's tokens its frames are; the file keeps it; an editor whose codec
+    reads ids otherwise refuses the song with a plain message instead of playing other music."""
+    assert demo_song.token_space == demo_editor.token_space == "heartmula-demo/demo-v2"
+    demo_editor.check_song(demo_song)  # its own song: fine
+    path = tmp_path / "song.hmsong"
+    save_song(path, demo_song)
+    assert load_song(path)[0].token_space == "heartmula-demo/demo-v2"
+    from dataclasses import replace
+
+    foreign = replace(demo_song, token_space="heartcodec/8x8192")
+    with pytest.raises(EditError, match=r"made with a model whose audio tokens are heartcodec/8x8192.*"
+                                        r"reads heartmula-demo/demo-v2.*unchanged"):
+        demo_editor.check_song(foreign)
+    # a song saved before token spaces were recorded: judged by its ids
+    legacy = replace(demo_song, token_space="")
+    demo_editor.check_song(legacy)
+    wide = np.array(demo_song.frames)
+    wide[5, 3] = 4000  # a HeartCodec id, far outside the demo codebook
+    with pytest.raises(EditError, match=r"1 frames hold ids outside its codebooks \(first: frame 5, codebook 3"):
+        demo_editor.check_song(legacy.with_frames(wide))
+
+
+def test_song_files_without_a_token_space_still_open(tmp_path, song):
+    """Files written before the token space was recorded have no such field: they open with ""."""
+    from heartmula_core.editing.songfile import document_from_parts, document_to_parts
+
+    meta, arrays = document_to_parts(song)
+    del meta["token_space"]
+    assert document_from_parts(meta, arrays, "old.hmsong").token_space == ""
+
+
 def test_damaged_song_file_is_refused_and_good_file_kept(tmp_path, song):
     path = tmp_path / "song.hmsong"
     save_song(path, song)

@@ -46,6 +46,18 @@ class Codec(ABC):
         unless a codec says otherwise."""
         return (self.codebook_size,) * self.num_codebooks
 
+    @property
+    def token_space(self) -> str:
+        """What this codec's ids mean, as a short stable name (e.g. ``heartcodec/8x8192``): two
+        codecs with the same token space decode the same frames to the same music. Song files
+        record it, so a song is never played through a codec that reads its ids otherwise."""
+        sizes = self.codebook_sizes
+        shape = f"{len(sizes)}x{sizes[0]}" if len(set(sizes)) == 1 else "-".join(map(str, sizes))
+        return f"{self.token_family}/{shape}"
+
+    #: the family part of :attr:`token_space` (subclasses name themselves)
+    token_family: str = "codec"
+
     def samples_for(self, num_frames: int) -> int:
         """Audio length for ``num_frames`` frames (``int(T / frame_rate * sample_rate)``)."""
         return int(num_frames / self.frame_rate * self.sample_rate)

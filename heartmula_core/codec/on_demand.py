@@ -36,6 +36,10 @@ class OnDemandCodec(Codec):
     def codebook_sizes(self) -> tuple[int, ...]:
         return tuple(self.inner.codebook_sizes)
 
+    @property
+    def token_space(self) -> str:
+        return self.inner.token_space
+
     def samples_for(self, num_frames: int) -> int:
         return self.inner.samples_for(num_frames)
 

@@ -61,6 +61,11 @@ class DemoCodec(Codec):
     def codebook_sizes(self) -> tuple[int, ...]:
         return tuple(vocab.CODEBOOK_SIZES[k] for k in vocab.LAYOUT_ORDERS[self.layout])
 
+    @property
+    def token_space(self) -> str:
+        """``heartmula-demo/<layout>``: layouts order the same events differently."""
+        return f"heartmula-demo/{self.layout}"
+
     def canonical(self, frames: torch.Tensor | np.ndarray) -> np.ndarray:
         """The model's frames ``[T, 8]`` checked (:func:`check_frames`) and put in the current
         layout of :mod:`.vocab`, as int64 numpy; what the renderer and the analysis read."""

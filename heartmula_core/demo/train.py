@@ -57,6 +57,14 @@ min) then four stage-6 fine-tunes on a shared H200 (6,200 steps), each from the 
 their commands and figures are in ``benchmarks/results/`` (``demo-train-stage*``,
 ``demo-stage6-2026-11-26/``). Stage 7 replaces all of it with the one run above.
 
+**Stopping and resuming.** ``--time-limit S`` ends this invocation after ``S`` seconds of
+training: the checkpoint and the training state (:mod:`.train_state`, a safetensors file
+``OUT.train-state.safetensors`` beside ``OUT``) are written and the process exits with status
+75. The same command with ``--resume`` goes on from that state, and also after a crash from the
+last ``--save-every`` save; the result is the run that never stopped (the CPU test checks equal
+losses and bit-identical weights). Resuming with options that change what is learned is refused
+and the differing options are named.
+
 On 2 CPU cores only tiny smoke runs are practical (~0.8 steps/s even with 24-frame crops).
 
 **Reference audio.** With ``--reference-chance`` (0.5) a conditional row's MuQ row gets the
@@ -89,9 +97,9 @@ import math
 import random
 import sys
 import time
-from collections.abc import Iterator
 from functools import lru_cache
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +132,7 @@ from .analysis import lyric_layout
 from .reference_bank import CLIPS_PER_BUCKET, ReferenceBank, build_bank
 from .syllables import NUM_SYLLABLES
 from .tags import without_tempo_and_mode
+from .train_state import TrainState, default_state_path, load_train_state, save_train_state
 from ..reference import FEATURES_NAME as REFERENCE_EMBEDDER
 from ..reference import write_embedder_file
 from .tokenizer import (FRONTEND_NAME, build_demo_tokenizer, demo_gen_config, syllable_frontend,
@@ -238,6 +247,9 @@ class Batch:
     #: a host int, so that building the input never waits for the GPU
     seq_len: int
     history: torch.Tensor | None = None  # [B, T, K] frames the model reads (None: ``frames``)
+    #: [5056] uint8: the batch generator's state right after this batch was drawn (the state a
+    #: resumed run starts from); None where the batch was not made by :func:`prefetched_batches`
+    rng_after: torch.Tensor | None = None
 
     def pin_memory(self) -> Batch:
         """The same batch in page-locked host memory (for an asynchronous copy to the GPU)."""
@@ -250,7 +262,8 @@ class Batch:
         moved = [fn(t) for t in (self.tokens, self.prompt_lens, self.muq_index, self.frames,
                                  self.frame_lens, self.uncond, self.pointer, self.reference,
                                  self.section_pointer, self.ahead_pointer)]
-        return Batch(*moved, seq_len=self.seq_len, history=None if self.history is None else fn(self.history))
+        return Batch(*moved, seq_len=self.seq_len, history=None if self.history is None else fn(self.history),
+                     rng_after=self.rng_after)
 
 
 
@@ -810,11 +823,13 @@ def train_step(model: HeartMuLa, optimizer: torch.optim.Optimizer, batch: Batch,
 
 def prefetched_batches(examples: list[Example], settings: TrainSettings, generator: torch.Generator,
                        bank: ReferenceBank | None, device: torch.device, depth: int = 3,
-                       buckets: LengthBuckets | None = None) -> Iterator[Batch]:
-    """``settings.steps`` batches of :func:`make_batch`, built by a background thread ``depth``
+                       buckets: LengthBuckets | None = None, first_step: int = 0) -> Iterator[Batch]:
+    """Batches ``first_step .. settings.steps - 1`` of :func:`make_batch` (``generator`` in the
+    state that follows batch ``first_step - 1``), built by a background thread ``depth``
     batches ahead of the GPU and copied to ``device`` asynchronously from pinned memory. With
     ``buckets``, each batch comes from one bucket, padded to its shape; else songs are drawn
-    uniformly and padded to the longest.
+    uniformly and padded to the longest. Each batch carries the generator's state after it was
+    drawn (:attr:`Batch.rng_after`), which is what a resumed run needs.
 
     The draws come from ``generator`` in step order, exactly as a plain loop would make them, so
     a run is the same with or without the thread. Building a batch is Python work on the CPU;
@@ -827,7 +842,7 @@ def prefetched_batches(examples: list[Example], settings: TrainSettings, generat
 
     def produce() -> None:
         try:
-            for _ in range(settings.steps):
+            for _ in range(first_step, settings.steps):
                 if buckets is None:
                     indices = torch.randint(len(examples), (settings.batch,), generator=generator).tolist()
                     shape = None
@@ -835,6 +850,7 @@ def prefetched_batches(examples: list[Example], settings: TrainSettings, generat
                     indices, shape = buckets.draw(settings.batch, generator)
                 batch = make_batch(examples, indices, settings.cfg_dropout, generator, bank,
                                    settings.reference_chance, settings.strip_chance, shape)
+                batch.rng_after = generator.get_state()
                 batch = batch.pin_memory() if pin else batch
                 while not stop.is_set():
                     try:
@@ -850,7 +866,7 @@ def prefetched_batches(examples: list[Example], settings: TrainSettings, generat
     worker = threading.Thread(target=produce, name="batch-prefetch", daemon=True)
     worker.start()
     try:
-        for _ in range(settings.steps):
+        for _ in range(first_step, settings.steps):
             item = ready.get()
             if isinstance(item, BaseException):
                 raise item
@@ -872,8 +888,11 @@ def resolve_train_device(name: str) -> torch.device:
 class TrainResult:
     model: HeartMuLa
     config: HeartMuLaConfig
-    losses: list[float]
+    losses: list[float]  # of the steps this call trained
     steps_per_second: float
+    steps_done: int = 0  # of the whole run (a resumed run counts its earlier segments)
+    seconds: float = 0.0  # training wall time of the whole run, all segments
+    finished: bool = True  # False: stopped early (``stop``), the training state was saved
 
 
 def load_or_build_bank(settings: TrainSettings) -> ReferenceBank | None:
@@ -895,11 +914,16 @@ def load_or_build_bank(settings: TrainSettings) -> ReferenceBank | None:
     return bank
 
 
-def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainResult:
+def train(settings: TrainSettings, checkpoint_out: Path | None = None, state_path: Path | None = None,
+          resume: bool = False, stop: Callable[[int, float], bool] | None = None) -> TrainResult:
     """Run the training described in the module docstring; the model comes back in eval mode.
 
     With ``settings.save_every`` and ``checkpoint_out``, the checkpoint is also written there
-    every that many steps (a run cut short still leaves a model)."""
+    every that many steps (a run cut short still leaves a model); with ``state_path``, the
+    training state (:mod:`.train_state`) is written beside it at the same times. With ``resume``
+    and a state at ``state_path``, the run goes on from there. ``stop(steps_done, seconds)``,
+    asked after every step, ends the run early: the state and checkpoint are written and the
+    result says ``finished=False``."""
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     device = resolve_train_device(settings.device)
@@ -925,31 +949,68 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None) -> TrainR
                  ", ".join(f"{width}x{length}" for width, length in buckets.shapes))
     generator = torch.Generator().manual_seed(settings.seed)
     noise_generator = torch.Generator().manual_seed(settings.seed + 1)  # the batch thread owns the other
+    first, earlier = 0, 0.0
+    if resume and state_path is not None and Path(state_path).is_file():
+        state = load_train_state(state_path, model, optimizer, settings)
+        generator.set_state(state.batch_rng)
+        noise_generator.set_state(state.noise_rng)
+        first, earlier = state.step, state.seconds
+        log.info("resuming from %s: %d of %d steps done in %.1f s of training", state_path, first,
+                 settings.steps, earlier)
     losses: list[float] = []
     pending: list[torch.Tensor] = []  # this window's step losses, still on the device
     start = last = time.perf_counter()
-    for step, batch in enumerate(prefetched_batches(examples, settings, generator, bank, device, buckets=buckets)):
+    done_steps, stopped = first, False
+
+    def save(batch: Batch) -> None:
+        if checkpoint_out is not None:
+            write_checkpoint(checkpoint_out, model, config, settings.save_dtype)
+        if state_path is not None:
+            seconds = earlier + time.perf_counter() - start
+            save_train_state(state_path, model, optimizer,
+                             TrainState(done_steps, seconds, batch.rng_after, noise_generator.get_state()), settings)
+        model.train()
+
+    batches = prefetched_batches(examples, settings, generator, bank, device, buckets=buckets, first_step=first)
+    for step, batch in enumerate(batches, start=first):
         set_lr(optimizer, lr_at(step, settings))
         loss, per_codebook = train_step(model, optimizer, batch, settings, noise_generator)
         pending.append(loss)
-        if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps:
+        done_steps = step + 1
+        if done_steps % settings.log_every == 0 or done_steps == settings.steps:
             losses.extend(torch.stack(pending).tolist())  # the only wait for the GPU in a window
             pending.clear()
             now = time.perf_counter()
-            done = (step + 1) % settings.log_every or settings.log_every
+            done = min(done_steps % settings.log_every or settings.log_every, done_steps - first)
             recent = losses[-done:]
             guides = per_codebook[NUM_CODEBOOKS:].tolist()
             pointer = "".join(f"  {name} {value:.3f}" for name, value in zip(_guide_names(settings), guides))
-            log.info("step %d/%d  loss %.4f  cb0 %.4f%s  lr %.2e  %.2f steps/s", step + 1, settings.steps,
+            log.info("step %d/%d  loss %.4f  cb0 %.4f%s  lr %.2e  %.2f steps/s", done_steps, settings.steps,
                      sum(recent) / len(recent), per_codebook[0].item(), pointer, lr_at(step, settings),
                      done / max(now - last, 1e-9))
             last = now
-        if (checkpoint_out is not None and settings.save_every and (step + 1) % settings.save_every == 0
-                and step + 1 < settings.steps):
-            write_checkpoint(checkpoint_out, model, config, settings.save_dtype)
-            model.train()
-    rate = settings.steps / max(time.perf_counter() - start, 1e-9)
-    return TrainResult(model.eval(), config, losses, rate)
+        if done_steps == settings.steps:
+            break
+        if stop is not None and stop(done_steps, earlier + time.perf_counter() - start):
+            losses.extend(torch.stack(pending).tolist() if pending else [])
+            pending.clear()
+            save(batch)
+            stopped = True
+            log.info("stopped after step %d of %d (%.1f s of training); the same command with --resume "
+                     "goes on from %s", done_steps, settings.steps, earlier + time.perf_counter() - start,
+                     state_path)
+            break
+        if settings.save_every and done_steps % settings.save_every == 0:
+            save(batch)
+    else:
+        batch = None
+    trained = time.perf_counter() - start
+    if not stopped and done_steps == settings.steps and state_path is not None and batch is not None:
+        save_train_state(state_path, model, optimizer,
+                         TrainState(done_steps, earlier + trained, batch.rng_after, noise_generator.get_state()),
+                         settings)
+    rate = (done_steps - first) / max(trained, 1e-9)
+    return TrainResult(model.eval(), config, losses, rate, done_steps, earlier + trained, not stopped)
 
 
 # -- checkpoint --------------------------------------------------------------------------------------
@@ -984,7 +1045,20 @@ def write_checkpoint(out: Path | str, model: HeartMuLa, config: HeartMuLaConfig,
 # -- CLI ---------------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
+@dataclass(frozen=True)
+class RunControl:
+    """How this invocation runs (not what the run learns): resuming and stopping."""
+
+    resume: bool = False
+    state: Path | None = None  # training state file (None: none is written)
+    time_limit: float = 0.0  # seconds of training in this invocation (0: no limit)
+
+
+#: exit status of a run stopped by ``--time-limit`` (BSD's EX_TEMPFAIL: try again later)
+EXIT_STOPPED = 75
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings, RunControl]:
     defaults = TrainSettings()
     parser = argparse.ArgumentParser(prog="python -m heartmula_core.demo.train",
                                      description="Train the built-in demo HeartMuLa model.")
@@ -1037,6 +1111,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
     parser.add_argument("--save-dtype", choices=("bfloat16", "float32"), default=defaults.save_dtype)
     parser.add_argument("--buckets", type=int, default=defaults.buckets,
                         help="on CUDA: length buckets, each batch padded to its bucket's fixed shape")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from the training state file if there is one (else start)")
+    parser.add_argument("--state", type=Path, default=None,
+                        help="training state file (default: OUT.train-state.safetensors beside OUT; "
+                             "written with --save-every and --time-limit)")
+    parser.add_argument("--time-limit", type=float, default=0.0,
+                        help="stop after this many seconds of training in this invocation, save the "
+                             f"state and exit with status {EXIT_STOPPED}; run again with --resume to go on")
     args = parser.parse_args(argv)
     settings = TrainSettings(steps=args.steps, batch=args.batch, seed=args.seed, device=args.device,
                              dim=args.dim, layers=args.layers, decoder_dim=args.decoder_dim,
@@ -1051,14 +1133,22 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings]:
                              strip_chance=args.strip_chance, bank=args.bank, bank_clips=args.bank_clips,
                              save_every=args.save_every, corpus=args.corpus,
                              buckets=args.buckets)
-    return args.out, settings
+    wants_state = args.resume or args.save_every > 0 or args.time_limit > 0 or args.state is not None
+    state = (args.state or default_state_path(args.out)) if wants_state else None
+    return args.out, settings, RunControl(args.resume, state, args.time_limit)
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    out, settings = parse_args(argv)
-    result = train(settings, out)
+    out, settings, control = parse_args(argv)
+    limit = control.time_limit
+    invocation = time.perf_counter()
+    stop = (lambda done, seconds: time.perf_counter() - invocation >= limit) if limit > 0 else None
+    result = train(settings, out, control.state, control.resume, stop)
+    if not result.finished:
+        return EXIT_STOPPED
     write_checkpoint(out, result.model, result.config, settings.save_dtype)
+    log.info("finished %d steps in %.1f s of training", result.steps_done, result.seconds)
     return 0
 
 

@@ -14,6 +14,11 @@ Frame-indexed arrays, all of length ``T = num_frames``:
 - ``line_of [T]`` int32 — global lyric line sung at the frame, -1 for none;
 - ``section_of [T]`` int32 — lyric section the frame belongs to, -1 for none.
 
+``token_space`` names what the frame ids mean (the codec's
+:attr:`~heartmula_core.codec.base.Codec.token_space`, e.g. ``heartmula-demo/demo-v2``; "" for
+songs saved before it was recorded): a song is only played and edited by a model whose codec has
+the same token space (:meth:`heartmula_core.editing.editor.Editor.check_song`).
+
 The alignment arrays (``line_of``, ``section_of``) are filled by
 :mod:`heartmula_core.editing.alignment`; user overrides of section boundaries
 (``section_overrides``) win over them in :meth:`SongDocument.sections`.
@@ -136,6 +141,7 @@ class SongDocument:
     next_take_id: int = 1
     section_overrides: tuple[tuple[int, int, int], ...] = ()  # (section index, start, end) frames
     ended: bool = False  # the model produced EOS: the song is complete
+    token_space: str = ""  # what the frame ids mean (the codec's token space; "": not recorded)
 
     def __post_init__(self) -> None:
         t = self.frames.shape[0]
@@ -150,13 +156,13 @@ class SongDocument:
     @classmethod
     def new(cls, tags: str, lyrics: str, *, seconds: float = 60.0, seed: int = 0,
             settings: SamplingSettings | None = None, frame_rate: float = 12.5,
-            num_codebooks: int = NUM_CODEBOOKS) -> SongDocument:
+            num_codebooks: int = NUM_CODEBOOKS, token_space: str = "") -> SongDocument:
         """An empty song (no frames yet) for ``tags`` and ``lyrics``."""
         if not seconds > 0:
             raise EditError(f"song length must be > 0 seconds, got {seconds}")
         return cls(tags=tags, lyrics=lyrics, seed=int(seed), target_seconds=float(seconds),
                    settings=settings or SamplingSettings(), frame_rate=frame_rate,
-                   frames=_empty(np.int64, num_codebooks))
+                   frames=_empty(np.int64, num_codebooks), token_space=token_space)
 
     def with_frames(self, frames: np.ndarray, *, pinned=None, provenance=None, line_of=None,
                     section_of=None, **changes) -> SongDocument:

@@ -126,13 +126,43 @@ class Editor:
     def num_codebooks(self) -> int:
         return self.pipeline.model.config.audio_num_codebooks
 
+    @property
+    def token_space(self) -> str:
+        """What this model's frame ids mean (:attr:`heartmula_core.codec.base.Codec.token_space`)."""
+        return self.pipeline.codec.token_space
+
     def new_document(self, tags: str, lyrics: str, *, seconds: float = 60.0, seed: int = 0,
                      settings=None) -> SongDocument:
         """An empty song for this model; the prompt is checked now (PromptError if too long)."""
         doc = SongDocument.new(tags, lyrics, seconds=seconds, seed=seed, settings=settings,
-                               frame_rate=self.frame_rate, num_codebooks=self.num_codebooks)
+                               frame_rate=self.frame_rate, num_codebooks=self.num_codebooks,
+                               token_space=self.token_space)
         self.prompt(doc)
         return doc
+
+    def check_song(self, doc: SongDocument) -> None:
+        """EditError with a plain message when ``doc``'s frames are not this model's tokens: made
+        by a model with another token space, or (songs that do not record one) holding ids outside
+        this codec's codebooks, or another number of codebooks. Nothing is changed."""
+        mine = self.token_space
+        if doc.token_space and doc.token_space != mine:
+            raise EditError(f"this song was made with a model whose audio tokens are {doc.token_space}; the "
+                            f"loaded model ({self.model_name}) reads {mine}, so it would play other music. "
+                            "Load the model that made the song to play or edit it; the song is unchanged.")
+        if doc.num_frames == 0:
+            return
+        frames = np.asarray(doc.frames)
+        sizes = np.asarray(self.pipeline.codec.codebook_sizes)
+        if frames.shape[1] != len(sizes):
+            raise EditError(f"this song has {frames.shape[1]} codebooks per frame; the loaded model "
+                            f"({self.model_name}) uses {len(sizes)}. The song is unchanged.")
+        outside = (frames < 0) | (frames >= sizes)
+        if outside.any():
+            frame, book = map(int, np.argwhere(outside)[0])
+            raise EditError(f"this song's frames are not tokens of the loaded model ({self.model_name}): "
+                            f"{int(outside.any(axis=1).sum())} frames hold ids outside its codebooks (first: "
+                            f"frame {frame}, codebook {book}, id {int(frames[frame, book])}). It was probably "
+                            "made with another model; load that one to play or edit it. The song is unchanged.")
 
     def render(self, doc: SongDocument, cache: AudioCache | None = None) -> np.ndarray:
         """The song's audio ``[C, S]`` float32; with ``cache``, only changed frames are re-decoded."""

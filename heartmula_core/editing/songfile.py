@@ -30,7 +30,7 @@ def document_to_parts(doc: SongDocument) -> tuple[dict, dict[str, np.ndarray]]:
         "kind": DOCUMENT_KIND, "version": DOCUMENT_VERSION,
         "tags": doc.tags, "lyrics": doc.lyrics, "seed": doc.seed, "target_seconds": doc.target_seconds,
         "settings": asdict(doc.settings), "frame_rate": doc.frame_rate, "ended": doc.ended,
-        "next_take_id": doc.next_take_id,
+        "next_take_id": doc.next_take_id, "token_space": doc.token_space,
         "section_overrides": [list(o) for o in doc.section_overrides],
         "takes": [{"id": t.id, "start": t.start, "end": t.end, "score": None if math.isnan(t.score) else t.score,
                    "seam_score": t.seam_score, "label": t.label, "group": t.group, "applied": t.applied}
@@ -78,7 +78,7 @@ def document_from_parts(meta: dict, arrays: dict[str, np.ndarray], where: str) -
             section_of=frozen_array(arrays["section_of"], np.int32), takes=takes,
             next_take_id=int(meta["next_take_id"]),
             section_overrides=tuple(tuple(int(v) for v in o) for o in meta["section_overrides"]),
-            ended=bool(meta["ended"]))
+            ended=bool(meta["ended"]), token_space=str(meta.get("token_space", "")))
     except ProjectError:
         raise
     except Exception as exc:  # any malformed field: one clear message

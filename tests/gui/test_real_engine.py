@@ -119,3 +119,12 @@ def test_demo_model_session(window, qtbot, tmp_path, capsys):
     wait_idle(qtbot, c)
     assert np.array_equal(c.doc.frames, fixed.frames) and c.history.can_undo  # history saved in the file
     assert c.audio is not None and c.audio.shape[-1] == fixed.num_frames * 3840
+
+    # a song of another model's tokens is refused at open, with one blocking message; the open song stays
+    foreign = tmp_path / "other-model.hmsong"
+    editing.save_song(foreign, replace(c.doc, token_space="heartcodec/8x8192"))
+    errors = []
+    c.blockingError.connect(lambda title, text: errors.append(text))
+    assert not c.open(foreign)
+    assert len(errors) == 1 and "heartcodec/8x8192" in errors[0] and "heartmula-demo/demo-v2" in errors[0]
+    assert np.array_equal(c.doc.frames, fixed.frames) and c.path == song

@@ -155,3 +155,19 @@ def test_call_supported_drops_unknown_keywords():
 
     assert call_supported(op, "d", 3, candidates=2, on_progress=print) == ("d", 3, 2)
     assert call_supported(flexible, "d", cancel=None) == {"cancel": None}
+
+
+def test_a_song_the_model_cannot_read_fails_every_job_before_it_runs(engine, qtbot, monkeypatch):
+    """The worker asks the editor's check_song first: a song of another model's tokens is never
+    decoded or edited (the real check is in test_editing)."""
+    results, failures, _, _ = engine.log
+    job = run(qtbot, engine, "generate", tags=TAGS, lyrics=LYRICS, seconds=2.0)
+    doc = next(r for r in results if r.job_id == job.job_id).doc
+
+    def refuse(self, song):
+        raise HeartMuLaError("this song was made with a model whose audio tokens are other/8x8")
+
+    monkeypatch.setattr(fake_engine.Editor, "check_song", refuse, raising=False)
+    for op, params in (("render", {}), ("resample", {"start": 2, "end": 8})):
+        run(qtbot, engine, op, doc, **params)
+        assert "other/8x8" in failures[-1][1] and failures[-1][2] is True

@@ -97,6 +97,7 @@ class HeartCodec(Codec):
 
     channels = 2
     frame_rate = CODE_RATE_HZ
+    token_family = "heartcodec"
 
     def __init__(self, network: HeartCodecNetwork, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32):
