@@ -416,7 +416,7 @@ def test_length_buckets_partition_the_songs_and_fit_their_batches():
 
 RESUMABLE = TrainSettings(steps=12, batch=2, device="cpu", dim=64, layers=1, decoder_dim=32, decoder_layers=1,
                           heads=8, songs=4, max_frames=24, lr=3e-3, warmup=2, log_every=4, bank_clips=1,
-                          reference_chance=0.5, section_weight=1.0, ahead_weight=1.0, history_noise=0.3)
+                          reference_chance=0.5, section_weight=1.0, ahead_weight=1.0, history_noise=0.3, ema=0.9)
 
 
 def _weights(model) -> torch.Tensor:
@@ -472,3 +472,32 @@ def test_cli_time_limit_stops_with_status_75_and_resume_finishes(tmp_path):
 
     with safetensors.safe_open(str(state), "pt") as handle:
         assert handle.metadata()["step"] == "3"
+
+
+def test_weight_average_follows_the_documented_rule_and_swaps_in_and_out():
+    from heartmula_core.demo.train import WeightAverage
+
+    model = torch.nn.Linear(3, 2)
+    start = [p.detach().clone() for p in model.parameters()]
+    average = WeightAverage(model, decay=0.99)
+    assert average.rate(0) == pytest.approx(0.9) and average.rate(10_000) == pytest.approx(0.01)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    average.update(0)  # 10% of the way to the new weights
+    for a, s0 in zip(average.average, start):
+        assert torch.allclose(a, s0 + 0.9)
+    trained = [p.detach().clone() for p in model.parameters()]
+    replaced = average.apply()
+    assert all(torch.equal(p, a) for p, a in zip(model.parameters(), average.average))
+    average.restore(replaced)
+    assert all(torch.equal(p, t) for p, t in zip(model.parameters(), trained))
+    with pytest.raises(ValueError):
+        WeightAverage(model, decay=1.0)
+
+
+def test_an_averaged_run_writes_the_average_as_its_model(tmp_path):
+    plain = train(TrainSettings(**{**RESUMABLE.__dict__, "ema": 0.0, "reference_chance": 0.0}))
+    averaged = train(TrainSettings(**{**RESUMABLE.__dict__, "reference_chance": 0.0}), tmp_path / "m")
+    assert plain.losses == averaged.losses  # the same training; only the written weights differ
+    assert not torch.equal(_weights(plain.model), _weights(averaged.model))

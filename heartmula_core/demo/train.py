@@ -43,7 +43,10 @@ bfloat16 by default; the safetensors file must be ≤ 20 MB (:data:`MAX_WEIGHTS_
 DIR/bank.safetensors --save-every 1000 --seed 0``. On one NVIDIA H200: corpus 55 s, reference
 bank 12 s, 14,000 steps at ~29 steps/s, 553 s in all
 (``benchmarks/results/demo-stage7-2026-11-26/fs2-train-h200.log``; the other runs of that day and
-their figures are in the same folder). The codec layout is ``demo-v2`` (:mod:`.vocab`).
+their figures are in the same folder). The same script on one NVIDIA H100 (session 7): corpus
+40 s, bank 8 s, 14,000 steps in 487.8 s of training (28.7 steps/s), about 9 min in all; it was
+stopped by ``TIME_LIMIT=500`` at step 13,047 and resumed (506 + 92 s wall in two invocations,
+``r14-train-h100.log``). The codec layout is ``demo-v2`` (:mod:`.vocab`).
 
 **Speed.** On CUDA each batch comes from one of ``--buckets`` length buckets and is padded to
 that bucket's fixed shape (:func:`length_buckets`); the loss scores every padded position and
@@ -64,6 +67,12 @@ training: the checkpoint and the training state (:mod:`.train_state`, a safetens
 last ``--save-every`` save; the result is the run that never stopped (the CPU test checks equal
 losses and bit-identical weights). Resuming with options that change what is learned is refused
 and the differing options are named.
+
+**Weight average.** ``--ema DECAY`` keeps :class:`WeightAverage` (float32, on the GPU, one fused
+update per step) and writes the average as the checkpoint. Not yet used for the shipped model:
+two runs of the same recipe (fs2 on an H200, r14 on an H100) gave sections in order 98.75% and
+92.5% on the same eval, and averaging is the standard answer to such spread; it is untested at
+full scale.
 
 On 2 CPU cores only tiny smoke runs are practical (~0.8 steps/s even with 24-frame crops).
 
@@ -192,6 +201,7 @@ class TrainSettings:
     section_weight: float = 0.0
     ahead_weight: float = 0.0
     history_noise: float = 0.0
+    ema: float = 0.0  # decay of the weight average written as the checkpoint (0: the last weights)
     init: str | None = None
     reference_chance: float = 0.5
     strip_chance: float = 0.5
@@ -821,6 +831,56 @@ def train_step(model: HeartMuLa, optimizer: torch.optim.Optimizer, batch: Batch,
     return loss.detach(), per_codebook
 
 
+class WeightAverage:
+    """An exponential moving average of a model's parameters (float32, on their device), the
+    weights a ``--ema`` run writes as its checkpoint.
+
+    After step ``t`` (0-based) the average moves towards the new weights by
+    ``1 - min(decay, (1 + t) / (10 + t))``: it follows closely at first and then averages over
+    about ``1 / (1 - decay)`` steps. Small models trained with a noisy loss end in a spread of
+    places between runs; an average over the last steps sits nearer the middle of where the
+    weights wandered.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"the weight average's decay must lie in (0, 1), got {decay}")
+        self.decay = decay
+        named = list(model.named_parameters())
+        self.names = [name for name, _ in named]
+        self.params = [param for _, param in named]
+        self.average = [param.detach().float().clone() for param in self.params]
+
+    def rate(self, step: int) -> float:
+        return 1.0 - min(self.decay, (1 + step) / (10 + step))
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        """Fold in the weights after step ``step`` (one fused kernel per device on a GPU)."""
+        torch._foreach_lerp_(self.average, [p.detach() for p in self.params], self.rate(step))
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return dict(zip(self.names, self.average))
+
+    @torch.no_grad()
+    def load(self, tensors: dict[str, torch.Tensor]) -> None:
+        if set(tensors) != set(self.names):
+            raise ValueError("the saved weight average does not fit this model's parameters")
+        for name, average in zip(self.names, self.average):
+            average.copy_(tensors[name])
+
+    @torch.no_grad()
+    def apply(self) -> list[torch.Tensor]:
+        """Put the average into the model; returns the weights it replaced (:meth:`restore`)."""
+        saved = [p.detach().clone() for p in self.params]
+        torch._foreach_copy_(self.params, self.average)
+        return saved
+
+    @torch.no_grad()
+    def restore(self, saved: list[torch.Tensor]) -> None:
+        torch._foreach_copy_(self.params, saved)
+
+
 def prefetched_batches(examples: list[Example], settings: TrainSettings, generator: torch.Generator,
                        bank: ReferenceBank | None, device: torch.device, depth: int = 3,
                        buckets: LengthBuckets | None = None, first_step: int = 0) -> Iterator[Batch]:
@@ -949,12 +1009,15 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None, state_pat
                  ", ".join(f"{width}x{length}" for width, length in buckets.shapes))
     generator = torch.Generator().manual_seed(settings.seed)
     noise_generator = torch.Generator().manual_seed(settings.seed + 1)  # the batch thread owns the other
+    average = WeightAverage(model, settings.ema) if settings.ema > 0 else None
     first, earlier = 0, 0.0
     if resume and state_path is not None and Path(state_path).is_file():
         state = load_train_state(state_path, model, optimizer, settings)
         generator.set_state(state.batch_rng)
         noise_generator.set_state(state.noise_rng)
         first, earlier = state.step, state.seconds
+        if average is not None:
+            average.load(state.average)
         log.info("resuming from %s: %d of %d steps done in %.1f s of training", state_path, first,
                  settings.steps, earlier)
     losses: list[float] = []
@@ -962,19 +1025,28 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None, state_pat
     start = last = time.perf_counter()
     done_steps, stopped = first, False
 
+    def save_state(batch: Batch) -> None:
+        seconds = earlier + time.perf_counter() - start
+        state = TrainState(done_steps, seconds, batch.rng_after, noise_generator.get_state(),
+                           average.tensors() if average is not None else {})
+        save_train_state(state_path, model, optimizer, state, settings)
+
     def save(batch: Batch) -> None:
         if checkpoint_out is not None:
+            replaced = average.apply() if average is not None else None
             write_checkpoint(checkpoint_out, model, config, settings.save_dtype)
+            if replaced is not None:
+                average.restore(replaced)
         if state_path is not None:
-            seconds = earlier + time.perf_counter() - start
-            save_train_state(state_path, model, optimizer,
-                             TrainState(done_steps, seconds, batch.rng_after, noise_generator.get_state()), settings)
+            save_state(batch)
         model.train()
 
     batches = prefetched_batches(examples, settings, generator, bank, device, buckets=buckets, first_step=first)
     for step, batch in enumerate(batches, start=first):
         set_lr(optimizer, lr_at(step, settings))
         loss, per_codebook = train_step(model, optimizer, batch, settings, noise_generator)
+        if average is not None:
+            average.update(step)
         pending.append(loss)
         done_steps = step + 1
         if done_steps % settings.log_every == 0 or done_steps == settings.steps:
@@ -1006,9 +1078,10 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None, state_pat
         batch = None
     trained = time.perf_counter() - start
     if not stopped and done_steps == settings.steps and state_path is not None and batch is not None:
-        save_train_state(state_path, model, optimizer,
-                         TrainState(done_steps, earlier + trained, batch.rng_after, noise_generator.get_state()),
-                         settings)
+        save_state(batch)
+    if average is not None and not stopped:
+        average.apply()  # the run's result is the averaged weights
+        log.info("the model is the weight average (decay %g)", settings.ema)
     rate = (done_steps - first) / max(trained, 1e-9)
     return TrainResult(model.eval(), config, losses, rate, done_steps, earlier + trained, not stopped)
 
@@ -1111,6 +1184,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings, RunC
     parser.add_argument("--save-dtype", choices=("bfloat16", "float32"), default=defaults.save_dtype)
     parser.add_argument("--buckets", type=int, default=defaults.buckets,
                         help="on CUDA: length buckets, each batch padded to its bucket's fixed shape")
+    parser.add_argument("--ema", type=float, default=defaults.ema,
+                        help="write an exponential moving average of the weights with this decay "
+                             "(e.g. 0.999) as the checkpoint; 0: the last weights")
     parser.add_argument("--resume", action="store_true",
                         help="go on from the training state file if there is one (else start)")
     parser.add_argument("--state", type=Path, default=None,
@@ -1132,7 +1208,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings, RunC
                              init=args.init, reference_chance=args.reference_chance,
                              strip_chance=args.strip_chance, bank=args.bank, bank_clips=args.bank_clips,
                              save_every=args.save_every, corpus=args.corpus,
-                             buckets=args.buckets)
+                             buckets=args.buckets, ema=args.ema)
     wants_state = args.resume or args.save_every > 0 or args.time_limit > 0 or args.state is not None
     state = (args.state or default_state_path(args.out)) if wants_state else None
     return args.out, settings, RunControl(args.resume, state, args.time_limit)

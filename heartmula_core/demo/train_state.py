@@ -11,6 +11,7 @@ The file holds, all as tensors (no pickle):
 - ``optim.<index>.<key>``: AdamW's per-parameter state (``step``, ``exp_avg``, ``exp_avg_sq``);
 - ``rng.batches`` and ``rng.noise``: the two generators' states ``[5056] uint8``, the batch one
   taken right after the last trained batch was drawn (the prefetch thread runs ahead of the GPU);
+- ``average.<name>``: the running weight average of ``--ema`` runs, float32;
 
 and as JSON metadata the steps done, the training seconds so far, the optimizer's parameter groups
 and the settings that decide the run (:func:`run_key`). Resuming with other deciding settings is
@@ -22,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import safetensors
@@ -45,6 +46,7 @@ class TrainState:
     seconds: float  # training wall time so far, all segments together
     batch_rng: torch.Tensor  # [5056] uint8, state of the batch generator after batch ``step - 1``
     noise_rng: torch.Tensor  # [5056] uint8, state of the scheduled-sampling generator
+    average: dict[str, torch.Tensor] = field(default_factory=dict)  # parameter name -> running average
 
 
 def default_state_path(checkpoint_root: Path | str) -> Path:
@@ -72,6 +74,7 @@ def save_train_state(path: Path | str, model: torch.nn.Module, optimizer: torch.
             tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().to("cpu").contiguous()
     tensors["rng.batches"] = state.batch_rng.contiguous()
     tensors["rng.noise"] = state.noise_rng.contiguous()
+    tensors.update({f"average.{k}": v.detach().to("cpu", torch.float32).contiguous() for k, v in state.average.items()})
     meta = {"step": str(state.step), "seconds": repr(state.seconds),
             "param_groups": json.dumps(optim["param_groups"]), "settings": json.dumps(run_key(settings))}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,4 +122,6 @@ def load_train_state(path: Path | str, model: torch.nn.Module, optimizer: torch.
     for group in groups:
         group["betas"] = tuple(group["betas"])
     optimizer.load_state_dict({"state": per_param, "param_groups": groups})
-    return TrainState(int(meta["step"]), float(meta["seconds"]), tensors["rng.batches"], tensors["rng.noise"])
+    average = {k[len("average."):]: v for k, v in tensors.items() if k.startswith("average.")}
+    return TrainState(int(meta["step"]), float(meta["seconds"]), tensors["rng.batches"], tensors["rng.noise"],
+                      average)
