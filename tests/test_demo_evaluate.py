@@ -197,3 +197,23 @@ def test_eval_set_report_covers_items_and_controls(pipe):
     assert report["token_error_rate"] >= 0.0  # edits over reference length: may pass 1
     for key in ("sections_in_order", "lines_in_sections"):
         assert 0.0 <= report[key] <= 1.0
+
+    misses = report["structure_misses"]
+    wrong = sum(not (r["sections_in_order"] and r["lines_in_sections"]) for item in EVAL_SET
+                for r in [report["items"][item.name]])  # one seed: an item's fractions are 0 or 1
+    assert len(misses) == wrong
+    for miss in misses:
+        assert miss["item"] in report["items"] and miss["seed"] == 0 and isinstance(miss["found"], list)
+
+
+def test_structure_misses_name_the_song_and_what_was_found():
+    from heartmula_core.demo.evaluate import structure_misses
+
+    reports = {"harbor": {"expected_sections": ["verse", "chorus"], "per_seed": [
+        {"seed": 0, "sections_in_order": True, "lines_in_sections": True, "sections": ["verse", "chorus"],
+         "token_error_rate": 0.0},
+        {"seed": 1, "sections_in_order": False, "lines_in_sections": True, "sections": ["verse", "outro"],
+         "token_error_rate": 0.1}]}}
+    assert structure_misses(reports) == [{"item": "harbor", "seed": 1, "sections_in_order": False,
+                                          "lines_in_sections": True, "expected": ["verse", "chorus"],
+                                          "found": ["verse", "outro"], "token_error_rate": 0.1}]

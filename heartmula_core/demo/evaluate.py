@@ -300,6 +300,16 @@ def evaluate(pipe, tags: str, lyrics: str, seeds, seconds: float, settings: Samp
     return song_report(pipe, tags, lyrics, seeds, seconds, settings, per_seed)
 
 
+def structure_misses(reports: dict[str, dict]) -> list[dict]:
+    """The songs of ``reports`` (name -> :func:`song_report`) whose sections are out of order or
+    whose lines left their sections: item, seed, expected and found section kinds, TER."""
+    return [{"item": name, "seed": record["seed"], "sections_in_order": record["sections_in_order"],
+             "lines_in_sections": record["lines_in_sections"], "expected": report["expected_sections"],
+             "found": record["sections"], "token_error_rate": record["token_error_rate"]}
+            for name, report in reports.items() for record in report["per_seed"]
+            if not (record["sections_in_order"] and record["lines_in_sections"])]
+
+
 CONTROL_BASE_TAGS = "pop, piano"
 """Tags shared by the control runs; each adds one of fast, slow, major, minor."""
 
@@ -315,8 +325,10 @@ def evaluate_eval_set(pipe, seeds, seconds: float, settings: SamplingSettings, j
     Control: the first item's lyrics with ``CONTROL_BASE_TAGS`` + ``fast`` / ``slow`` /
     ``major`` / ``minor``, so only the control word differs. ``fast_slow_tempo_ratio`` is the
     mean rendered tempo of the fast songs over that of the slow ones; ``mode_as_asked`` is the
-    fraction of major- and minor-tagged songs rendered in the mode asked for. All songs go
-    through one :func:`run_songs` call (``jobs`` workers).
+    fraction of major- and minor-tagged songs rendered in the mode asked for. ``structure_misses``
+    lists each held-out song whose sections or lines went wrong (item, seed, the section kinds
+    expected and found, TER), so a miss can be regenerated and looked at. All songs go through
+    one :func:`run_songs` call (``jobs`` workers).
     """
     seeds = _seed_list(seeds)
     control_lyrics = EVAL_SET[0].lyrics
@@ -345,6 +357,7 @@ def evaluate_eval_set(pipe, seeds, seconds: float, settings: SamplingSettings, j
         "items": {name: {k: r[k] for k in ("token_error_rate", "sections_in_order", "lines_in_sections",
                                           "tempo_bpm", "major_fraction", "rtf", "tags")}
                   for name, r in items.items()},
+        "structure_misses": structure_misses(items),
         "settings": {"cfg": settings.cfg_scale, "topk": settings.topk, "temperature": settings.temperature},
         "seeds": seeds,
         "seconds": seconds,
