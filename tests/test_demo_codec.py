@@ -213,3 +213,16 @@ def test_bad_codec_config_is_config_error(tmp_path, change):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConfigError):
         load_demo_codec(folder)
+
+
+def test_token_spaces_name_what_the_ids_mean():
+    """Song files record this name: the demo layouts differ, HeartCodec (also wrapped for
+    on-demand loading, as the pipeline does on a GPU) is heartcodec/8x8192."""
+    from heartmula_core.codec.heartcodec import random_heartcodec, tiny_config
+    from heartmula_core.codec.on_demand import OnDemandCodec
+
+    codec = random_heartcodec(tiny_config(), seed=0)
+    assert DemoCodec().token_space == f"heartmula-demo/{vocab.LAYOUT_NAME}"
+    assert DemoCodec(layout="demo-v1").token_space == "heartmula-demo/demo-v1" != DemoCodec().token_space
+    assert codec.token_space == "heartcodec/8x8192"
+    assert OnDemandCodec(codec, "cpu").token_space == "heartcodec/8x8192"
