@@ -281,7 +281,8 @@ class SongController(QtCore.QObject):
         elapsed = now - self._stage[1]
         eta = elapsed / p.done * (p.total - p.done) if p.done and p.total else -1.0
         streaming = p.op in STREAMING_OPS
-        detail = p.message if p.message and not streaming and not p.message.endswith(" left") else ""
+        # a streaming op shows its message only before the first frame (e.g. "preparing the GPU")
+        detail = p.message if p.message and (not streaming or not p.done) and not p.message.endswith(" left") else ""
         parts = [self._model_job.label, p.stage if p.stage and p.stage != self._model_job.op else "", detail]
         if p.total and streaming:
             parts.append(f"{p.done}/{p.total} frames")

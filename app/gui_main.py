@@ -60,6 +60,7 @@ def run_gui(argv: Sequence[str] | None = None, *, engine: ModuleType | None = No
     args = parse_args(sys.argv[1:] if argv is None else argv)
     app = _application()
     setup_logging(settings_mod.data_dir())
+    collector = qt_fixes.MainThreadGarbageCollector()  # no collection on the engine thread
 
     from ui.main_window import MainWindow  # after the QApplication exists
     from ui.theme import apply_theme
@@ -103,6 +104,7 @@ def run_gui(argv: Sequence[str] | None = None, *, engine: ModuleType | None = No
         return app.exec()
     finally:
         restore_hooks()
+        collector.stop()
 
 
 EXAMPLE_TAGS = "pop, happy, piano"

@@ -14,11 +14,15 @@ immortality on older CPython by adding 2**40 to their reference counts, once per
 are never deallocated in a healthy process anyway, so this changes nothing else.
 
 Imported for its side effect by every ``app``/``ui`` module that emits or receives signals.
+
+Also here: :class:`MainThreadGarbageCollector`, which keeps Python's cyclic garbage collector on
+the GUI thread (a collection on the engine thread can free Qt objects there and crash).
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import sys
 
@@ -41,3 +45,44 @@ def apply() -> bool:
 
 
 apply()
+
+
+class MainThreadGarbageCollector:
+    """Run Python's cyclic garbage collector only on the GUI thread.
+
+    Automatic collection starts in whichever thread happens to allocate when a generation's
+    count passes its threshold. When that is the engine thread and the garbage holds Qt objects
+    (a closed window's widgets waiting in a reference cycle), Qt destroys them off the GUI thread
+    and the process can crash: seen once in the test suite, a segfault inside a collection that
+    started while the engine thread was loading a model. So automatic collection is switched off
+    and a GUI-thread timer does the same work (the same thresholds, youngest generation first)
+    every ``interval_ms``. Reference counting still frees everything not in a cycle at once.
+    """
+
+    def __init__(self, interval_ms: int = 500) -> None:
+        from PySide6 import QtCore
+
+        self.thresholds = gc.get_threshold()
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+        self.timer = QtCore.QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.check)
+        self.timer.start()
+
+    def check(self) -> int:
+        """Collect the generations whose counts passed their thresholds; returns objects freed."""
+        counts = gc.get_count()
+        freed = 0
+        for generation in range(3):
+            if counts[generation] <= self.thresholds[generation]:
+                break
+            freed = gc.collect(generation)
+        return freed
+
+    def stop(self) -> None:
+        """Stop the timer, collect once here, and give collection back to Python."""
+        self.timer.stop()
+        gc.collect()
+        if self.was_enabled:
+            gc.enable()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -120,6 +121,18 @@ def test_generate_streams_frames_and_audio(tiny_editor):
     audio = np.concatenate([e.audio for e in events if e.audio is not None], axis=1)
     assert audio.shape[1] == out.num_frames * tiny_editor.samples_per_frame
     assert out.line_of.shape == out.section_of.shape == (out.num_frames,)
+    # before the first frame the user learns what is going on (on a GPU: the first compile)
+    assert events[0].done == 0 and events[0].frames is None and events[0].message == "reading the prompt"
+
+
+def test_first_gpu_generation_says_it_compiles(tiny_editor, monkeypatch):
+    import types
+
+    monkeypatch.setattr(tiny_editor, "_generated", False)
+    monkeypatch.setattr(tiny_editor, "pipeline", types.SimpleNamespace(device=torch.device("cuda")))
+    assert "first generation compiles" in tiny_editor.start_message()
+    monkeypatch.setattr(tiny_editor, "_generated", True)
+    assert tiny_editor.start_message() == "reading the prompt"
 
 
 def test_generate_is_reproducible(tiny_editor):

@@ -90,6 +90,7 @@ class Editor:
         self.muq_folder = muq_folder
         self.reference_cache = reference_cache if reference_cache is not None else EmbeddingCache(default_cache_folder())
         self._reference_embedder = None
+        self._generated = False  # a generation has run (on CUDA the first one compiles its step)
 
     @classmethod
     def load(cls, root: Path | str | None = None, *, device: str = "auto", dtype: str | None = None,
@@ -139,6 +140,14 @@ class Editor:
                                token_space=self.token_space)
         self.prompt(doc)
         return doc
+
+    def start_message(self) -> str:
+        """What a generation does before its first frame: on a GPU the first one of this editor
+        compiles and captures its frame step (several seconds with no frame to show); else it
+        reads the prompt."""
+        if self.pipeline.device.type == "cuda" and not self._generated:
+            return "preparing the GPU (the first generation compiles; a few seconds)"
+        return "reading the prompt"
 
     def check_song(self, doc: SongDocument) -> None:
         """EditError with a plain message when ``doc``'s frames are not this model's tokens: made
@@ -246,6 +255,8 @@ class Editor:
         new: list[np.ndarray] = []
         audio_done = 0
         began = time.perf_counter()
+        if on_progress is not None:  # shown until the first frame arrives
+            on_progress(ProgressEvent("generate", 0, max_frames, message=self.start_message()))
         for frame in generate_frames(pipe.model, self.conditioning(doc, prompt), max_frames=max_frames,
                                      settings=doc.settings, eos_id=eos, num_codes=pipe.codec.codebook_sizes,
                                      generator=seed_generator(seed, pipe.device), prefix=prefix,
@@ -255,6 +266,7 @@ class Editor:
             if (row >= eos).any():
                 break
             new.append(row)
+            self._generated = True
             audio = None
             if stream is not None:
                 audio = stream.push(torch.tensor(row[None])).numpy()

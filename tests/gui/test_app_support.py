@@ -128,3 +128,24 @@ def test_many_signals_do_not_crash_the_interpreter():
         emitter.ping.emit(None)
     assert len(seen) == 20_000 and QtWidgets.QApplication.instance() is not None
     assert qt_fixes._applied or sys.version_info >= (3, 12)
+
+
+def test_garbage_in_cycles_is_collected_by_the_gui_thread_timer(qtbot):
+    """The app turns automatic collection off (it could start on the engine thread and free Qt
+    objects there) and collects from a GUI-thread timer instead."""
+    import gc
+    import weakref
+
+    collector = qt_fixes.MainThreadGarbageCollector(interval_ms=10)
+    assert not gc.isenabled()
+
+    class Node:
+        pass
+
+    node = Node()
+    node.me = node  # a cycle: reference counting alone never frees it
+    gone = weakref.ref(node)
+    del node
+    collector.thresholds = (0, 0, 0)  # as if every generation were due
+    qtbot.waitUntil(lambda: gone() is None, timeout=2000)
+    collector.stop()

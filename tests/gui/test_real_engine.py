@@ -56,6 +56,8 @@ def test_demo_model_session(window, qtbot, tmp_path, capsys):
     c.audioUpdated.connect(lambda u: updates.append(u.kind))
     chunks = []
     c.audioChunk.connect(lambda start, audio: chunks.append(audio.shape[-1]))
+    texts = []
+    c.progressChanged.connect(lambda done, total, text: texts.append(text))
     meter = StallMeter()
     meter.start()
     window.act_generate.trigger()
@@ -67,6 +69,9 @@ def test_demo_model_session(window, qtbot, tmp_path, capsys):
     doc = c.doc
     assert doc.num_frames > 0 and c.audio.shape[-1] == sum(chunks)  # the streamed audio is the song's
     assert updates[-1] == "streamed"
+    reading = [i for i, t in enumerate(texts) if "reading the prompt" in t]  # until the first frame
+    streaming = [i for i, t in enumerate(texts) if "s of audio" in t]
+    assert reading and streaming and max(reading) < min(streaming), texts[:4]
     labels = [item.label for item in window.timeline.section_items]
     expected = [s.label for s in parse_lyrics(LYRICS).sections]
     assert labels == [e for e in expected if e in labels] and labels  # lanes in lyric order
