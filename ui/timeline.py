@@ -243,7 +243,8 @@ class _Clickable(_PixelItem):
 
 def _draw_label(p: QtGui.QPainter, text: str, area: QtCore.QRectF, pad: float = 6, min_chars: int = 3) -> None:
     """Left-aligned, vertically centred ``text`` elided to ``area``; nothing when fewer than
-    ``min_chars`` characters would show (a row of "Ev…" stubs is clutter, not information)."""
+    ``min_chars`` characters would show (a row of "Ev…" stubs is clutter, not information; lyric
+    lines need 8: "we are dan…" tells the line, "we a…" does not)."""
     box = area.adjusted(pad, 0, -pad / 2, 0)
     if box.width() < 12:
         return
@@ -292,7 +293,7 @@ class _LineMarker(_Clickable):
                    QtGui.QColor(TEXT if self.hovered else MUTED_TEXT))
         p.setFont(self._font)
         p.setPen(QtGui.QColor(TEXT if self.hovered else MUTED_TEXT))
-        _draw_label(p, self.text, span.intersected(visible), pad=5, min_chars=12)
+        _draw_label(p, self.text, span.intersected(visible), pad=5, min_chars=8)
 
 
 class _SpanShade(_PixelItem):
