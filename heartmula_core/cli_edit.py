@@ -252,7 +252,7 @@ def song_info(doc, history=None) -> dict:
 
     return {
         "duration": round(doc.duration, 2), "frames": doc.num_frames, "tags": doc.tags, "seed": doc.seed,
-        "ended": doc.ended,
+        "ended": doc.ended, "token_space": doc.token_space or None,
         "sections": [{"number": s.index + 1, "kind": s.kind, "label": s.label, "start": sec(s.start),
                       "end": sec(s.end)} for s in doc.sections()],
         "lines": [{"number": line.index + 1, "section": line.section + 1, "text": line.text, "start": sec(line.start),
@@ -275,7 +275,8 @@ def cmd_info(args) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{args.song}: {info['duration']} s, {info['frames']} frames, tags {info['tags']!r}")
+    print(f"{args.song}: {info['duration']} s, {info['frames']} frames, tags {info['tags']!r}, "
+          f"tokens {info['token_space'] or 'not recorded'}")
     for s in info["sections"]:
         print(f"  section {s['number']} {s['label']:<12} {s['start']:>7.2f} - {s['end']:.2f} s")
     for line in info["lines"]:

@@ -37,6 +37,7 @@ def info(path: Path, capsys) -> dict:
 def test_new_info_frames_render(song, tmp_path, capsys):
     data = info(song, capsys)
     assert data["duration"] > 0 and [s["kind"] for s in data["sections"]][:1] == ["verse"]
+    assert data["token_space"] == "heartmula-demo/demo-v2"  # which model's tokens the song holds
     assert run(["frames", str(song), str(tmp_path / "f.npy")]) == 0
     frames = np.load(tmp_path / "f.npy")
     assert frames.shape == (data["frames"], 8) and frames.dtype == np.int64
