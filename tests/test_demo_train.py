@@ -208,7 +208,8 @@ def test_size_check_fails_loudly(tmp_path, monkeypatch):
 def test_cli_smoke(tmp_path):
     code = main(["--out", str(tmp_path), "--steps", "2", "--batch", "1", "--songs", "2", "--device", "cpu",
                  "--dim", "32", "--layers", "1", "--decoder-dim", "32", "--decoder-layers", "1", "--heads", "2",
-                 "--max-frames", "16", "--bank-clips", "1", "--boundary-weight", "4", "--key-weight", "2"])
+                 "--max-frames", "16", "--bank-clips", "1", "--boundary-weight", "4", "--key-weight", "2",
+                 "--section-code-weight", "3"])
     assert code == 0
     assert (tmp_path / MODEL_DIR / "config.json").is_file()
 
@@ -314,6 +315,18 @@ def test_section_weight_adds_a_guided_attention_term():
         guided, guided_parts = loss_fn(model, batch, section_weight=0.5)
     assert len(guided_parts) == len(parts) + 1 and guided_parts[-1] > 0
     assert guided.item() == pytest.approx(plain.item() + 0.5 * guided_parts[-1].item(), rel=1e-5)
+
+
+def test_section_code_weight_adds_the_section_codebook_at_section_starts_only():
+    _, model, batch = _small_setup(layers=1, heads=8)
+    assert section_starts(batch.frames).any()
+    with torch.no_grad():
+        plain, parts = loss_fn(model, batch)
+        one, one_parts = loss_fn(model, batch, section_code_weight=2.0)
+        three, _ = loss_fn(model, batch, section_code_weight=4.0)
+    assert one > plain and torch.equal(parts, one_parts)  # the reported per-codebook means are plain
+    assert (three - plain).item() == pytest.approx(3 * (one - plain).item(), rel=1e-4)  # linear in the weight
+    assert TrainSettings().section_code_weight == 1.0  # off unless asked for
 
 
 def test_lookahead_pointer_points_past_the_syllable_being_held():

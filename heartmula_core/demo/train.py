@@ -198,6 +198,7 @@ class TrainSettings:
     intro_weight: float = 1.0
     key_weight: float = 1.0
     boundary_weight: float = 1.0
+    section_code_weight: float = 1.0
     section_weight: float = 0.0
     ahead_weight: float = 0.0
     history_noise: float = 0.0
@@ -654,7 +655,7 @@ def section_starts(frames: torch.Tensor) -> torch.Tensor:
 def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_weight: float = 1.0,
             intro_weight: float = 1.0, key_weight: float = 1.0,
             boundary_weight: float = 1.0, section_weight: float = 0.0,
-            ahead_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+            ahead_weight: float = 0.0, section_code_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Teacher-forced loss: ``(mean over frames of CE summed over codebooks [+ pointer losses],
     per-codebook mean CE [K] [+ pointer CE] [+ section pointer CE] [+ lookahead CE])``.
 
@@ -672,7 +673,10 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
     ``boundary_weight`` > 1 counts the frames that start a section, and the EOS frame, that many
     times (:func:`section_starts`): whether the song goes on into the next prompt section or ends is
     decided there, once per section, and a model that ends after the last sung line (skipping an
-    instrumental outro) or starts the wrong section breaks the song's structure. With
+    instrumental outro) or starts the wrong section breaks the song's structure.
+    ``section_code_weight`` > 1 counts the section codebook alone at those frames that many more
+    times: the one structure miss left in the stage-7 eval is a section code drawn wrong at a
+    boundary (the verse restarted where the chorus was due, its words sung on time). With
     ``section_weight`` > 0, head :data:`SECTION_HEAD` of the last layer is trained, like the
     pointer head, to attend to the kind word of the next prompt section, or to the closing
     end-of-text token in the last section (:func:`next_section_pointer`): the tokens that decide
@@ -700,9 +704,10 @@ def loss_fn(model: HeartMuLa, batch: Batch, pointer_weight: float = 0.0, onset_w
         loss = loss + (intro_weight - 1.0) * (ce.sum(dim=2) * intro).sum() / frames
     if key_weight != 1.0:
         loss = loss + (key_weight - 1.0) * (ce[..., vocab.CB_CHORD] * intro).sum() / frames
-    if boundary_weight != 1.0:
+    if boundary_weight != 1.0 or section_code_weight != 1.0:
         boundary = section_starts(batch.frames)  # [B, T]
         loss = loss + (boundary_weight - 1.0) * (ce.sum(dim=2) * boundary).sum() / frames
+        loss = loss + (section_code_weight - 1.0) * (ce[..., vocab.CB_SECTION] * boundary).sum() / frames
     if onset_weight != 1.0:
         previous = torch.cat([torch.full_like(batch.frames[:, :1, 0], -1), batch.frames[:, :-1, 0]], dim=1)
         onset = (batch.frames[..., 0] != previous) & (batch.frames[..., 0] >= vocab.LYRIC_FIRST_SYLLABLE)
@@ -824,7 +829,8 @@ def train_step(model: HeartMuLa, optimizer: torch.optim.Optimizer, batch: Batch,
             batch.history = sampled_history(model, batch, s.history_noise, noise_generator)
     with autocast:
         loss, per_codebook = loss_fn(model, batch, s.pointer_weight, s.onset_weight, s.intro_weight,
-                                     s.key_weight, s.boundary_weight, s.section_weight, s.ahead_weight)
+                                     s.key_weight, s.boundary_weight, s.section_weight, s.ahead_weight,
+                                     s.section_code_weight)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
@@ -1162,6 +1168,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings, RunC
                         help="extra weight of the chord codebook in the first frames (key and mode)")
     parser.add_argument("--boundary-weight", type=float, default=defaults.boundary_weight,
                         help="loss weight of section-start and EOS frames (1: plain)")
+    parser.add_argument("--section-code-weight", type=float, default=defaults.section_code_weight,
+                        help="extra weight of the section codebook alone at section-start frames (1: none)")
     parser.add_argument("--section-weight", type=float, default=defaults.section_weight,
                         help="weight of the next-section guided-attention loss (0: off)")
     parser.add_argument("--ahead-weight", type=float, default=defaults.ahead_weight,
@@ -1204,6 +1212,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, TrainSettings, RunC
                              workers=args.workers, pointer_weight=args.pointer_weight,
                              onset_weight=args.onset_weight, intro_weight=args.intro_weight, key_weight=args.key_weight,
                              boundary_weight=args.boundary_weight, section_weight=args.section_weight,
+                             section_code_weight=args.section_code_weight,
                              ahead_weight=args.ahead_weight, history_noise=args.history_noise,
                              init=args.init, reference_chance=args.reference_chance,
                              strip_chance=args.strip_chance, bank=args.bank, bank_clips=args.bank_clips,
