@@ -675,13 +675,10 @@ class SongController(QtCore.QObject):
 
     def _token_space_mismatch(self, doc: Any) -> str:
         """Why the loaded model cannot play ``doc`` (its frames are another codec's tokens), or ""."""
-        space = str(getattr(doc, "token_space", "") or "")
-        loaded = self.model_info.token_space if self.model_info is not None else ""
-        if not space or not loaded or space == loaded:
+        explain = getattr(self.engine, "token_space_mismatch", None)
+        if explain is None or self.model_info is None:
             return ""
-        return (f"it was made with a model whose audio tokens are {space}, and the loaded model "
-                f"({self.model_info.name}) reads {loaded}. Choose the model that made it in Settings, then "
-                "open the song again. The file is unchanged.")
+        return explain(str(getattr(doc, "token_space", "") or ""), self.model_info.token_space, self.model_info.name)
 
     def _load_history(self, path: Path, doc: Any) -> Any:
         """The undo history saved in the song file when the engine keeps one, else a fresh one."""

@@ -442,7 +442,7 @@ def test_a_stopped_and_resumed_run_ends_exactly_where_one_run_does(tmp_path):
     settings = TrainSettings(**{**RESUMABLE.__dict__, "bank": str(tmp_path / "bank.safetensors")})
     whole = train(settings)
     state = tmp_path / "run.train-state.safetensors"
-    first = train(settings, tmp_path / "run", state, stop=lambda done, seconds: done == 5)
+    first = train(settings, tmp_path / "run", state, stop=lambda done: done == 5)
     assert not first.finished and first.steps_done == 5 and state.is_file()
     assert (tmp_path / "run" / MODEL_DIR / "model.safetensors").is_file()  # a stopped run leaves a model
     second = train(settings, tmp_path / "run", state, resume=True)
@@ -459,7 +459,7 @@ def test_resume_refuses_a_state_of_other_settings_and_names_them(tmp_path):
 
     state = tmp_path / "s.safetensors"
     settings = TrainSettings(**{**RESUMABLE.__dict__, "reference_chance": 0.0})
-    train(settings, None, state, stop=lambda done, seconds: done == 2)
+    train(settings, None, state, stop=lambda done: done == 2)
     other = TrainSettings(**{**settings.__dict__, "lr": 1e-3, "save_every": 7})  # save_every may change
     with pytest.raises(ResumeMismatch, match=r"lr: saved 0\.003, now 0\.001") as error:
         train(other, None, state, resume=True)

@@ -981,14 +981,14 @@ def load_or_build_bank(settings: TrainSettings) -> ReferenceBank | None:
 
 
 def train(settings: TrainSettings, checkpoint_out: Path | None = None, state_path: Path | None = None,
-          resume: bool = False, stop: Callable[[int, float], bool] | None = None) -> TrainResult:
+          resume: bool = False, stop: Callable[[int], bool] | None = None) -> TrainResult:
     """Run the training described in the module docstring; the model comes back in eval mode.
 
     With ``settings.save_every`` and ``checkpoint_out``, the checkpoint is also written there
     every that many steps (a run cut short still leaves a model); with ``state_path``, the
     training state (:mod:`.train_state`) is written beside it at the same times. With ``resume``
-    and a state at ``state_path``, the run goes on from there. ``stop(steps_done, seconds)``,
-    asked after every step, ends the run early: the state and checkpoint are written and the
+    and a state at ``state_path``, the run goes on from there. ``stop(steps_done)``, asked
+    after every step, ends the run early: the state and checkpoint are written and the
     result says ``finished=False``."""
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
@@ -1069,7 +1069,7 @@ def train(settings: TrainSettings, checkpoint_out: Path | None = None, state_pat
             last = now
         if done_steps == settings.steps:
             break
-        if stop is not None and stop(done_steps, earlier + time.perf_counter() - start):
+        if stop is not None and stop(done_steps):
             losses.extend(torch.stack(pending).tolist() if pending else [])
             pending.clear()
             save(batch)
@@ -1228,7 +1228,7 @@ def main(argv: list[str] | None = None) -> int:
     out, settings, control = parse_args(argv)
     limit = control.time_limit
     invocation = time.perf_counter()
-    stop = (lambda done, seconds: time.perf_counter() - invocation >= limit) if limit > 0 else None
+    stop = (lambda done: time.perf_counter() - invocation >= limit) if limit > 0 else None
     result = train(settings, out, control.state, control.resume, stop)
     if not result.finished:
         return EXIT_STOPPED

@@ -80,6 +80,16 @@ class WindowResult:
     best: int
 
 
+def token_space_mismatch(song: str, model: str, model_name: str) -> str:
+    """Why a song whose frames are ``song`` tokens cannot be played by a model reading ``model``
+    tokens (:attr:`SongDocument.token_space`), or "" when it can (equal, or either unknown)."""
+    if not song or not model or song == model:
+        return ""
+    return (f"this song was made with a model whose audio tokens are {song}; the loaded model "
+            f"({model_name}) reads {model}, so it would play other music. Load the model that made "
+            "the song (Settings) to play or edit it; the song is unchanged.")
+
+
 class Editor:
     """The editing operations over one loaded model (see the module docstring)."""
 
@@ -153,11 +163,9 @@ class Editor:
         """EditError with a plain message when ``doc``'s frames are not this model's tokens: made
         by a model with another token space, or (songs that do not record one) holding ids outside
         this codec's codebooks, or another number of codebooks. Nothing is changed."""
-        mine = self.token_space
-        if doc.token_space and doc.token_space != mine:
-            raise EditError(f"this song was made with a model whose audio tokens are {doc.token_space}; the "
-                            f"loaded model ({self.model_name}) reads {mine}, so it would play other music. "
-                            "Load the model that made the song to play or edit it; the song is unchanged.")
+        mismatch = token_space_mismatch(doc.token_space, self.token_space, self.model_name)
+        if mismatch:
+            raise EditError(mismatch)
         if doc.num_frames == 0:
             return
         frames = np.asarray(doc.frames)
