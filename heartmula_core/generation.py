@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 import torch
 
 from .errors import FramesError, PromptError
+from .frames import check_frames as check_ids
 from .graphed import capacity_bucket, generate_frames_graphed
 from .model.heartmula import HeartMuLa
 from .sampling import FramePicker, SamplingSettings, guide, invalid_id_mask
@@ -47,19 +48,9 @@ class Conditioning:
 
 
 def check_frames(frames: torch.Tensor, num_codebooks: int, vocab_size: int, what: str = "frames") -> torch.Tensor:
-    """Validate an int frame array ``[T, K]`` and return it as int64; FramesError otherwise."""
-    if frames.dim() != 2 or frames.shape[1] != num_codebooks:
-        raise FramesError(f"{what} must have shape [T, {num_codebooks}], found {list(frames.shape)}")
-    if frames.is_floating_point() or frames.is_complex() or frames.dtype == torch.bool:
-        raise FramesError(f"{what} must hold integer tokens, found {frames.dtype}")
-    frames = frames.long()
-    if frames.numel():
-        bad = (frames < 0) | (frames >= vocab_size)
-        if bad.any():
-            t, k = (int(i) for i in bad.nonzero()[0])
-            raise FramesError(f"{what}: frame {t} codebook {k} holds {int(frames[t, k])}; "
-                              f"valid tokens are 0..{vocab_size - 1}")
-    return frames
+    """An int frame array ``[T, num_codebooks]`` of ids below ``vocab_size`` as int64 on its device;
+    FramesError otherwise (:func:`heartmula_core.frames.check_frames`)."""
+    return check_ids(frames, (vocab_size,) * num_codebooks, what)
 
 
 def context_check(model: HeartMuLa, prompt_len: int, prefix_len: int, max_frames: int) -> None:

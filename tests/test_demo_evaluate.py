@@ -169,6 +169,18 @@ def test_cli_prints_one_json_object(checkpoint, tmp_path, capsys):
     assert report["seeds"] == [0] and report["model"] == str(checkpoint)
 
 
+def test_cli_first_seed_draws_other_songs(checkpoint, tmp_path, capsys):
+    lyrics = tmp_path / "song.txt"
+    lyrics.write_text(LYRICS)
+    code = main(["--lyrics", str(lyrics), "--tags", "rock, slow", "--seeds", "2", "--first-seed", "5",
+                 "--seconds", "2", "--model", str(checkpoint), "--device", "cpu"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["seeds"] == [5, 6] and [r["seed"] for r in report["per_seed"]] == [5, 6]
+    assert main(["--lyrics", str(lyrics), "--tags", "rock", "--first-seed", "-1", "--model", str(checkpoint)]) == 2
+    assert "--first-seed" in capsys.readouterr().err
+
+
 def test_cli_without_demo_model_exits_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(evaluate_module, "DEFAULT_MODEL_DIR", tmp_path / "missing")
     lyrics = tmp_path / "song.txt"

@@ -31,7 +31,7 @@ def test_decode_is_deterministic_per_seed(codec):
 
 
 @pytest.mark.parametrize("frames, message", [
-    (torch.full((5, 8), 8192), "frame 0 codebook 0 holds 8192; valid codes are 0..8191"),
+    (torch.full((5, 8), 8192), "frame 0 codebook 0 holds 8192; codebook 0 takes 0..8191"),
     (torch.tensor([[0] * 8, [0, 0, 0, -1, 0, 0, 0, 0]]), "frame 1 codebook 3 holds -1"),
     (torch.zeros(8, 20, dtype=torch.int64), "shape [T, 8]"),
     (torch.zeros(20, dtype=torch.int64), "shape [T, 8]"),

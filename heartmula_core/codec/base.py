@@ -17,6 +17,8 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from ..frames import check_frames
+
 
 class StreamDecoder(ABC):
     """Incremental decoder created by :meth:`Codec.stream`."""
@@ -57,6 +59,10 @@ class Codec(ABC):
 
     #: the family part of :attr:`token_space` (subclasses name themselves)
     token_family: str = "codec"
+
+    def check_frames(self, frames: object, allow_empty: bool = False) -> torch.Tensor:
+        """``frames [T, num_codebooks]`` of this codec's ids as int64 on the CPU, or FramesError."""
+        return check_frames(frames, self.codebook_sizes, "frames", allow_empty).cpu()
 
     def samples_for(self, num_frames: int) -> int:
         """Audio length for ``num_frames`` frames (``int(T / frame_rate * sample_rate)``)."""

@@ -21,7 +21,7 @@ import torch
 
 from ..codec.base import Codec, StreamDecoder
 from ..config import read_json
-from ..errors import ConfigError, FramesError
+from ..errors import ConfigError
 from . import vocab
 from .renderer import BlockRenderer
 
@@ -67,9 +67,9 @@ class DemoCodec(Codec):
         return f"heartmula-demo/{self.layout}"
 
     def canonical(self, frames: torch.Tensor | np.ndarray) -> np.ndarray:
-        """The model's frames ``[T, 8]`` checked (:func:`check_frames`) and put in the current
+        """The model's frames ``[T, 8]`` checked (:meth:`Codec.check_frames`) and put in the current
         layout of :mod:`.vocab`, as int64 numpy; what the renderer and the analysis read."""
-        return vocab.from_layout(check_frames(frames, self.codebook_sizes), self.layout)
+        return vocab.from_layout(self.check_frames(frames, allow_empty=True).numpy(), self.layout)
 
     def decode(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Frames ``[T, 8]`` int -> audio ``[2, T * 3840]`` float32; ``generator`` is not used."""
@@ -149,34 +149,6 @@ class DemoStreamDecoder(StreamDecoder):
         if not audio:
             return torch.zeros(2, 0)
         return torch.from_numpy(np.concatenate(audio, axis=1))
-
-
-def check_frames(frames: torch.Tensor | np.ndarray,
-                 sizes: tuple[int, ...] = vocab.CODEBOOK_SIZES) -> np.ndarray:
-    """``frames`` as an int64 numpy array ``[n, 8]`` after checking shape, dtype and ids
-    (codebook ``k`` takes ``0 .. sizes[k] - 1``).
-
-    Raises :class:`FramesError` naming the first bad value.
-    """
-    if isinstance(frames, torch.Tensor):
-        if frames.dtype.is_floating_point or frames.dtype.is_complex or frames.dtype == torch.bool:
-            raise FramesError(f"demo codec frames must be integers, found dtype {frames.dtype}")
-        array = frames.detach().cpu().numpy()
-    else:
-        array = np.asarray(frames)
-        if not np.issubdtype(array.dtype, np.integer):
-            raise FramesError(f"demo codec frames must be integers, found dtype {array.dtype}")
-    if array.ndim != 2 or array.shape[1] != vocab.NUM_CODEBOOKS:
-        raise FramesError(f"demo codec frames must have shape [T, {vocab.NUM_CODEBOOKS}], "
-                          f"found {list(array.shape)}")
-    array = array.astype(np.int64)
-    sizes = np.asarray(sizes)
-    bad = (array < 0) | (array >= sizes[None, :])
-    if bad.any():
-        t, k = map(int, np.argwhere(bad)[0])
-        raise FramesError(f"demo codec frame {t} codebook {k} holds id {array[t, k]}; "
-                          f"codebook {k} takes 0..{sizes[k] - 1}")
-    return array
 
 
 def write_demo_codec_folder(folder: Path | str, codec: DemoCodec | None = None) -> Path:

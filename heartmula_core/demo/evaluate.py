@@ -4,10 +4,11 @@ Usage::
 
     python -m heartmula_core.demo.evaluate --lyrics FILE --tags "pop, happy, fast" [--seeds 5]
         [--seconds 60] [--model DIR] [--device auto|cpu|cuda] [--cfg 1.5] [--topk 50]
-        [--temperature 1.0] [--jobs 1]
+        [--temperature 1.0] [--jobs 1] [--first-seed 0]
     python -m heartmula_core.demo.evaluate --eval-set [--seeds 5] ...   # held-out set + tag control
 
-One song is generated per seed (seeds ``0 .. N-1``; EOS ends a song, ``--seconds`` caps it),
+One song is generated per seed (seeds ``F .. F+N-1``, ``F`` = ``--first-seed``, default 0; EOS ends
+a song, ``--seconds`` caps it),
 decoded with the checkpoint's codec, and read back with :mod:`.analysis`. The command prints one
 JSON object (see :func:`summarize`). Without ``--model`` the built-in demo checkpoint
 (:data:`DEFAULT_MODEL_DIR`) is used; when it is missing the command says so and exits 2.
@@ -371,7 +372,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tags", help='tags, e.g. "pop, happy, fast"')
     parser.add_argument("--eval-set", action="store_true",
                         help="instead of --lyrics/--tags: the built-in held-out set plus tag-control runs")
-    parser.add_argument("--seeds", type=int, default=5, help="number of songs (seeds 0..N-1)")
+    parser.add_argument("--seeds", type=int, default=5, help="number of songs (seeds F..F+N-1)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="F, the first seed (other seeds than those a model was chosen on)")
     parser.add_argument("--seconds", type=float, default=60.0, help="longest song in seconds")
     parser.add_argument("--model", type=Path, default=None, help="checkpoint root (default: the demo model)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -403,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else exc
             return _fail(f"cannot read lyrics file {args.lyrics}: {reason}")
-    if args.seeds < 1 or not args.seconds > 0 or args.jobs < 1:
-        return _fail("--seeds and --jobs must be >= 1 and --seconds > 0")
+    if args.seeds < 1 or not args.seconds > 0 or args.jobs < 1 or args.first_seed < 0:
+        return _fail("--seeds and --jobs must be >= 1, --first-seed >= 0 and --seconds > 0")
     model = args.model or DEFAULT_MODEL_DIR
     if args.model is None and not DEFAULT_MODEL_DIR.is_dir():
         return _fail(f"the built-in demo model is missing ({DEFAULT_MODEL_DIR}); train one with "
@@ -412,10 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = SamplingSettings(temperature=args.temperature, topk=args.topk, cfg_scale=args.cfg)
         pipe = Pipeline.load(model, device=args.device)
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
         if args.eval_set:
-            report = evaluate_eval_set(pipe, args.seeds, args.seconds, settings, args.jobs)
+            report = evaluate_eval_set(pipe, seeds, args.seconds, settings, args.jobs)
         else:
-            report = evaluate(pipe, args.tags, lyrics, args.seeds, args.seconds, settings, args.jobs)
+            report = evaluate(pipe, args.tags, lyrics, seeds, args.seconds, settings, args.jobs)
     except HeartMuLaError as exc:
         return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     report["model"] = str(model)

@@ -28,6 +28,7 @@ import torch
 
 from ..checkpoint import DEMO_MODEL_DIR
 from ..errors import Cancelled
+from ..frames import ids_out_of_range
 from ..generation import Conditioning, generate_frames, score_frames, seed_generator
 from ..pipeline import Pipeline
 from ..prompt import Prompt
@@ -169,16 +170,15 @@ class Editor:
         if doc.num_frames == 0:
             return
         frames = np.asarray(doc.frames)
-        sizes = np.asarray(self.pipeline.codec.codebook_sizes)
+        sizes = self.pipeline.codec.codebook_sizes
         if frames.shape[1] != len(sizes):
             raise EditError(f"this song has {frames.shape[1]} codebooks per frame; the loaded model "
                             f"({self.model_name}) uses {len(sizes)}. The song is unchanged.")
-        outside = (frames < 0) | (frames >= sizes)
-        if outside.any():
-            frame, book = map(int, np.argwhere(outside)[0])
+        outside = ids_out_of_range(frames, sizes)
+        if outside is not None:
             raise EditError(f"this song's frames are not tokens of the loaded model ({self.model_name}): "
-                            f"{int(outside.any(axis=1).sum())} frames hold ids outside its codebooks (first: "
-                            f"frame {frame}, codebook {book}, id {int(frames[frame, book])}). It was probably "
+                            f"{outside.frames} frames hold ids outside its codebooks (first: frame "
+                            f"{outside.frame}, codebook {outside.codebook}, id {outside.value}). It was probably "
                             "made with another model; load that one to play or edit it. The song is unchanged.")
 
     def render(self, doc: SongDocument, cache: AudioCache | None = None) -> np.ndarray:

@@ -52,26 +52,6 @@ from .windows import (CODE_RATE_HZ, LATENT_OVERLAP, LATENT_PER_CODE, LATENT_WIND
 logger = logging.getLogger(__name__)
 
 
-def check_frames(frames: object, num_codebooks: int, codebook_size: int, allow_empty: bool = False) -> torch.Tensor:
-    """Validate frames ``[T, K]`` and return them as int64 on CPU; FramesError with one line otherwise."""
-    if not isinstance(frames, torch.Tensor):
-        raise FramesError(f"frames must be a torch.Tensor [T, {num_codebooks}], got {type(frames).__name__}")
-    if frames.dim() != 2 or frames.shape[1] != num_codebooks:
-        hint = " (codebook-major? pass frames.T)" if frames.dim() == 2 and frames.shape[0] == num_codebooks else ""
-        raise FramesError(f"frames must have shape [T, {num_codebooks}], got {list(frames.shape)}{hint}")
-    if frames.dtype.is_floating_point or frames.dtype.is_complex or frames.dtype == torch.bool:
-        raise FramesError(f"frames must hold integer code ids, got dtype {frames.dtype}")
-    if frames.shape[0] == 0 and not allow_empty:
-        raise FramesError("frames are empty; need at least 1 frame")
-    frames = frames.detach().to("cpu", torch.int64)
-    bad = (frames < 0) | (frames >= codebook_size)
-    if bool(bad.any()):
-        t, k = (int(i) for i in bad.nonzero()[0])
-        raise FramesError(f"frame {t} codebook {k} holds {int(frames[t, k])}; "
-                          f"valid codes are 0..{codebook_size - 1}")
-    return frames
-
-
 @contextmanager
 def tf32_matmuls(enabled: bool):
     """Let CUDA fp32 matmuls use TF32 inside the block only (the flag is process-wide, so it is
@@ -124,10 +104,6 @@ class HeartCodec(Codec):
 
     def samples_for(self, num_frames: int) -> int:
         return target_samples(num_frames, self.sample_rate)
-
-    def check_frames(self, frames: object, allow_empty: bool = False) -> torch.Tensor:
-        """Frames ``[T, num_codebooks]`` as int64 CPU, or FramesError."""
-        return check_frames(frames, self.num_codebooks, self.codebook_size, allow_empty)
 
     def draw_noise(self, generator: torch.Generator | None, latent_frames: int = LATENT_WINDOW) -> torch.Tensor:
         """One window's initial noise ``[1, latent_frames, latent_dim]`` float32 on the codec device
