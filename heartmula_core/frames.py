@@ -58,7 +58,7 @@ def check_frames(frames: object, sizes: Sequence[int], what: str = "frames",
     if isinstance(frames, np.ndarray):
         if not np.issubdtype(frames.dtype, np.integer):
             raise FramesError(f"{what} must hold integer ids, found dtype {frames.dtype}")
-        frames = torch.from_numpy(np.ascontiguousarray(frames))
+        frames = torch.from_numpy(np.array(frames, dtype=np.int64))  # a copy: song frames are read-only
     if not isinstance(frames, torch.Tensor):
         raise FramesError(f"{what} must be a torch.Tensor or numpy array [T, {k_total}], "
                           f"found {type(frames).__name__}")

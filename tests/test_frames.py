@@ -50,6 +50,13 @@ def test_each_problem_is_one_line_naming_what_was_checked(frames, message):
     assert "\n" not in str(err.value)
 
 
+def test_read_only_arrays_are_copied_without_a_warning(recwarn):
+    frozen = np.array([[1, 2, 3]])
+    frozen.setflags(write=False)  # as SongDocument keeps its frames
+    assert check_frames(frozen, SIZES).tolist() == [[1, 2, 3]]
+    assert not [w for w in recwarn if "not writable" in str(w.message)]
+
+
 def test_empty_frames_pass_unless_refused():
     empty = torch.zeros(0, 3, dtype=torch.long)
     assert check_frames(empty, SIZES).shape == (0, 3)
