@@ -34,20 +34,15 @@ WINDOW_SECONDS = 0.1
 QUIET_DB = -50.0
 
 
-def level_db(x: np.ndarray) -> float:
-    """RMS level of ``x`` in dBFS (-120 for silence)."""
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
-    return 20 * np.log10(max(rms, 1e-6))
-
-
 def measure(audio: np.ndarray, sample_rate: int, sung: np.ndarray, samples_per_frame: int) -> dict:
     """The measures above for ``audio [C, S]`` whose frames ``sung [T]`` hold a sung syllable."""
-    mono = audio.mean(axis=0)
+    mono = audio.mean(axis=0).astype(np.float64)
     window = int(WINDOW_SECONDS * sample_rate)
-    starts = range(0, len(mono) - window + 1, window)
-    levels = np.array([level_db(mono[s:s + window]) for s in starts])
-    sung_windows = np.array([bool(sung[min((s + window // 2) // samples_per_frame, len(sung) - 1)])
-                             for s in starts]) if len(sung) else np.zeros(len(levels), bool)
+    count = len(mono) // window
+    rms = np.sqrt(np.mean(np.square(mono[:count * window].reshape(count, window)), axis=1))
+    levels = 20 * np.log10(np.maximum(rms, 1e-6))  # [count] dBFS, -120 for silence
+    middles = (np.arange(count) * window + window // 2) // samples_per_frame
+    sung_windows = sung[np.minimum(middles, len(sung) - 1)] if len(sung) else np.zeros(count, bool)
     spectrum = np.abs(np.fft.rfft(mono))
     freqs = np.fft.rfftfreq(len(mono), 1.0 / sample_rate)
     peak = float(np.abs(audio).max()) if audio.size else 0.0
@@ -55,7 +50,7 @@ def measure(audio: np.ndarray, sample_rate: int, sung: np.ndarray, samples_per_f
         "seconds": round(audio.shape[1] / sample_rate, 2),
         "peak_dbfs": round(20 * np.log10(max(peak, 1e-6)), 1),
         "clipped": int((np.abs(audio) >= 1.0).sum()),
-        "median_db": round(float(np.median(levels)), 1) if len(levels) else None,
+        "median_db": round(float(np.median(levels)), 1) if count else None,
         "quiet_sung": round(float((levels[sung_windows] < QUIET_DB).mean()), 3) if sung_windows.any() else None,
         "max_step": round(float(np.abs(np.diff(audio, axis=1)).max()), 3) if audio.shape[1] > 1 else 0.0,
         "centroid_hz": round(float((spectrum * freqs).sum() / max(spectrum.sum(), 1e-12))),

@@ -33,20 +33,17 @@ class OutOfRange:
 
 def ids_out_of_range(frames: torch.Tensor | np.ndarray, sizes: Sequence[int]) -> OutOfRange | None:
     """The first id of integer ``frames [T, len(sizes)]`` outside ``0 .. sizes[k] - 1``, or None."""
-    if isinstance(frames, torch.Tensor):
-        limit = torch.tensor(list(sizes), dtype=torch.int64, device=frames.device)
-        bad = (frames < 0) | (frames >= limit)
-        if not bool(bad.any()):
-            return None
-        rows = bad.any(dim=1)
-        t, k = (int(i) for i in bad.nonzero()[0])
-        return OutOfRange(t, k, int(frames[t, k]), int(sizes[k]), int(rows.sum()))
-    array = np.asarray(frames)
-    bad = (array < 0) | (array >= np.asarray(sizes)[None, :])
-    if not bad.any():
+    frames = _as_tensor(frames)
+    bad = (frames < 0) | (frames >= torch.tensor(list(sizes), dtype=torch.int64, device=frames.device))
+    if not bool(bad.any()):
         return None
-    t, k = map(int, np.argwhere(bad)[0])
-    return OutOfRange(t, k, int(array[t, k]), int(sizes[k]), int(bad.any(axis=1).sum()))
+    t, k = (int(i) for i in bad.nonzero()[0])
+    return OutOfRange(t, k, int(frames[t, k]), int(sizes[k]), int(bad.any(dim=1).sum()))
+
+
+def _as_tensor(frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """A tensor as it is; an integer numpy array as an int64 tensor (a copy: song frames are read-only)."""
+    return frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.array(frames, dtype=np.int64))
 
 
 def check_frames(frames: object, sizes: Sequence[int], what: str = "frames",
@@ -58,7 +55,7 @@ def check_frames(frames: object, sizes: Sequence[int], what: str = "frames",
     if isinstance(frames, np.ndarray):
         if not np.issubdtype(frames.dtype, np.integer):
             raise FramesError(f"{what} must hold integer ids, found dtype {frames.dtype}")
-        frames = torch.from_numpy(np.array(frames, dtype=np.int64))  # a copy: song frames are read-only
+        frames = _as_tensor(frames)
     if not isinstance(frames, torch.Tensor):
         raise FramesError(f"{what} must be a torch.Tensor or numpy array [T, {k_total}], "
                           f"found {type(frames).__name__}")
