@@ -22,7 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from heartmula_core.demo import vocab  # noqa: E402
 from heartmula_core.demo.analysis import analyze_frames  # noqa: E402
 from heartmula_core.demo.eval_set import EVAL_SET  # noqa: E402
 from heartmula_core.editing.editor import Editor  # noqa: E402

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train the built-in demo model from scratch on one GPU: the recipe of resources/demo-model
-# (stage 8: seed 3 with a weight average, chosen from seeds 0-3 on the held-out eval; see
-# benchmarks/results/demo-stage8-2026-11-26/). Pass --seed N for another run of the recipe.
+# (stage 9: the corpus with grammar-drawn song structures, a weight average, seed 2, chosen from
+# seeds 0-3 on the held-out eval; see benchmarks/results/demo-stage9-2026-11-26/). Pass --seed N
+# for another run of the recipe.
 # One seeded run: compose the 12,000-song corpus (cached in $OUT/corpus.safetensors), build the
 # reference bank ($OUT/bank.safetensors), train STEPS steps (default 14,000; batches of 16 songs,
 # whole songs up to 76.8 s, length-bucketed fixed shapes), write the checkpoint to $OUT/demo-model
@@ -24,7 +25,7 @@ start=$(date +%s)
 $PY -m heartmula_core.demo.train --out "$OUT/demo-model" --steps "$STEPS" --batch 16 --lr 1e-3 --warmup 200 \
   --max-frames 960 --intro-weight 8 --key-weight 50 --boundary-weight 8 \
   --section-weight 1 --ahead-weight 1 --reference-chance 0.8 --strip-chance 0.8 \
-  --corpus "$OUT/corpus.safetensors" --bank "$OUT/bank.safetensors" --save-every 1000 --ema 0.999 --seed 3 \
+  --corpus "$OUT/corpus.safetensors" --bank "$OUT/bank.safetensors" --save-every 1000 --ema 0.999 --structures grammar --seed 2 \
   --resume --time-limit "$TIME_LIMIT" "$@" 2>&1 | tee -a "$OUT/train.log"
 status=${PIPESTATUS[0]}
 echo "wall time of this invocation: $(( $(date +%s) - start )) s (corpus, reference bank, training, checkpoint); exit status $status" | tee -a "$OUT/train.log"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -79,3 +80,37 @@ def test_eval_items_compose_within_a_minute(item):
         song = compose(item.tags, item.lyrics, seed)
         assert song.seconds <= 60.0
         assert analyze_frames(song.frames)["tokens"] == sung_syllables(item.lyrics)
+
+
+def test_grammar_structures_put_sections_where_the_fixed_list_never_does():
+    from heartmula_core.demo.corpus import STRUCTURES, grammar_structure
+
+    fixed = set(STRUCTURES)
+    drawn = [grammar_structure(np.random.default_rng([2, i])) for i in range(400)]
+    assert len(set(drawn)) > 100 and len(set(drawn) - fixed) > 80
+
+    def follows(first, then):
+        return any(s[i] == first and s[i + 1] == then for s in drawn for i in range(len(s) - 1))
+
+    assert follows("verse", "bridge") and follows("verse", "verse") and drawn.count(drawn[0]) < 60
+    assert all(s[-1] in ("chorus", "outro") and "verse" in s for s in drawn)
+
+
+def test_grammar_corpus_repeats_verses_and_hook_lines_and_renews_choruses_sometimes():
+    fresh_chorus = repeated_verse = hooks = 0
+    for index in range(200):
+        tags, lyrics, song = make_song(4, index, "grammar")
+        sections = [(s.kind, tuple(line.text for line in s.lines)) for s in parse_lyrics(lyrics).sections]
+        choruses = [lines for kind, lines in sections if kind == "chorus" and lines]
+        verses = [lines for kind, lines in sections if kind == "verse"]
+        fresh_chorus += any(c != choruses[0] for c in choruses[1:])
+        repeated_verse += len(set(verses)) < len(verses)
+        hooks += any(len(c) > 2 and c[-1] == c[0] for c in choruses)
+        assert analyze_frames(song.frames)["tokens"] == sung_syllables(lyrics)
+    assert fresh_chorus >= 5 and repeated_verse >= 3 and hooks >= 10
+
+
+def test_fixed_structures_are_the_default_and_unknown_ones_are_refused():
+    assert make_song(5, 3)[1] == make_song(5, 3, "fixed")[1] != make_song(5, 3, "grammar")[1]
+    with pytest.raises(ValueError, match="grammar"):
+        make_song(5, 3, "random")

@@ -361,6 +361,9 @@ def test_corpus_cache_round_trips(tmp_path):
             assert x[:2] == y[:2] and x[3:] == y[3:] and (x[2] == y[2]).all()
     other = cached_corpus(path, 2, 8, 1)  # other settings: composed again, cache replaced
     assert len(other) == 2 and other[0][0] == list(compose_corpus(1, 8, 1))[0][0]
+    grammar = cached_corpus(path, 2, 8, 1, "grammar")  # other structures: composed again too
+    assert [g[1] for g in grammar] == [c[1] for c in compose_corpus(2, 8, 1, "grammar")]
+    assert [g[1] for g in grammar] != [o[1] for o in other]
 
 
 def test_scheduled_sampling_replaces_only_lyric_ids_with_model_draws():

@@ -4,10 +4,17 @@ Song ``i`` of a corpus with seed ``s`` depends only on ``(s, i)`` (its generator
 ``numpy.random.default_rng([s, i])``), so corpora can be generated in shards and any song
 regenerated alone (:func:`make_song`).
 
-- Structure: one of :data:`STRUCTURES` (verse/chorus songs with or without intro, pre-chorus,
-  bridge, interlude, outro), section markers spelled in several ways (``[Verse 2]``, ``[hook]``,
-  ``[Pre-Chorus]``...). Choruses repeat their text; verses get new lines; intros, outros and
-  interludes are mostly instrumental, bridges half the time.
+- Structure (``structures="fixed"``): one of :data:`STRUCTURES` (verse/chorus songs with or
+  without intro, pre-chorus, bridge, interlude, outro), section markers spelled in several ways
+  (``[Verse 2]``, ``[hook]``, ``[Pre-Chorus]``...). Choruses repeat their text; verses get new
+  lines; intros, outros and interludes are mostly instrumental, bridges half the time.
+- Structure (``structures="grammar"``): half the songs as above, half from
+  :func:`grammar_structure`, which also puts sections where songs seldom have them (a bridge
+  straight after a verse, two verses in a row, a chorus first), so that the next section can only
+  be told from the prompt's markers; a later chorus gets fresh lines with
+  :data:`FRESH_CHORUS_CHANCE` and a later verse repeats an earlier one with
+  :data:`REPEAT_VERSE_CHANCE`, so that repeated text does not tell a chorus either; a chorus
+  ends on its first line again with :data:`HOOK_CHANCE`, as the held-out songs' hooks do.
 - Lines: :func:`.lexicon.random_line` (word templates), or with :data:`NONSENSE_CHANCE` a line of
   random syllables (:func:`nonsense_line`), plus a scat line of vocables in about
   60% of the songs so that every syllable class is sung.
@@ -69,23 +76,36 @@ NEUTRAL_TAGS = ("summer", "wedding", "roadtrip", "vintage", "nostalgic", "catchy
 SCAT_CHANCE = 0.6
 NONSENSE_CHANCE = 0.4
 """Chance that a sung line is random syllables (:func:`nonsense_line`) instead of a template."""
+STRUCTURE_CHOICES = ("fixed", "grammar")
+"""How :func:`random_lyrics` draws a song's sections (see the module docstring)."""
+FRESH_CHORUS_CHANCE = 0.3
+"""``grammar``: chance that a later chorus has its own lines instead of the first chorus's."""
+REPEAT_VERSE_CHANCE = 0.15
+"""``grammar``: chance that a later verse repeats the lines of an earlier one."""
+HOOK_CHANCE = 0.35
+"""``grammar``: chance that a chorus sings its first line again as its last (a hook line), so
+that a line sung twice in one section does not send the model back to the section's start."""
 
 
-def make_corpus(n_songs: int, seed: int = 0) -> Iterator[tuple[str, str, torch.Tensor]]:
+def make_corpus(n_songs: int, seed: int = 0, structures: str = "fixed"
+                ) -> Iterator[tuple[str, str, torch.Tensor]]:
     """``n_songs`` songs as ``(tags, lyrics, frames [T, 8] int64)``, song ``i`` from ``(seed, i)``."""
     for index in range(n_songs):
-        tags, lyrics, song = make_song(seed, index)
+        tags, lyrics, song = make_song(seed, index, structures)
         yield tags, lyrics, song.frames
 
 
-def make_song(seed: int, index: int) -> tuple[str, str, Song]:
-    """Song ``index`` of the corpus with ``seed``: its tags, lyrics and composed :class:`Song`."""
+def make_song(seed: int, index: int, structures: str = "fixed") -> tuple[str, str, Song]:
+    """Song ``index`` of the corpus with ``seed``: its tags, lyrics and composed :class:`Song`;
+    ``structures`` is one of :data:`STRUCTURE_CHOICES`."""
+    if structures not in STRUCTURE_CHOICES:
+        raise ValueError(f"structures must be one of {', '.join(STRUCTURE_CHOICES)}, got {structures!r}")
     rng = np.random.default_rng([seed, index])
     for _ in range(MAX_ATTEMPTS):
         tags = random_tags(rng)
         if frozenset(tag_words(tags)) in _eval_tag_sets():
             continue
-        lyrics = random_lyrics(rng)
+        lyrics = random_lyrics(rng, structures)
         song = compose(tags, lyrics, rng)
         if MIN_SECONDS <= song.seconds <= MAX_SECONDS:
             return tags, lyrics, song
@@ -138,10 +158,41 @@ def nonsense_line(rng: np.random.Generator) -> str:
     return " ".join(scat_word(int(c)) for c in rng.integers(NUM_SYLLABLES, size=n))
 
 
-def random_lyrics(rng: np.random.Generator) -> str:
+def grammar_structure(rng: np.random.Generator) -> tuple[str, ...]:
+    """Section kinds of one song from a small grammar: [intro] then 1-3 blocks of
+    verse(s) [bridge] [pre-chorus] [chorus] with a bridge or interlude between blocks, then
+    [bridge chorus] [outro]; sometimes a chorus first. Every kind can follow most others."""
+    kinds = ["intro"] if rng.random() < 0.4 else []
+    if rng.random() < 0.1:
+        kinds.append("chorus")
+    blocks = int(rng.integers(1, 4))
+    prechorus = rng.random() < 0.25
+    for block in range(blocks):
+        kinds += ["verse"] * (2 if rng.random() < 0.15 else 1)
+        if rng.random() < 0.15:
+            kinds.append("bridge")
+        if prechorus:
+            kinds.append("prechorus")
+        if block == blocks - 1 or rng.random() < 0.85:
+            kinds.append("chorus")
+        if block < blocks - 1 and rng.random() < 0.25:
+            kinds.append(_pick(rng, ("bridge", "interlude")))
+    if rng.random() < 0.25:
+        kinds += ["bridge", "chorus"]
+    if rng.random() < 0.5:
+        kinds.append("outro")
+    return tuple(kinds)
+
+
+def random_lyrics(rng: np.random.Generator, structures: str = "fixed") -> str:
     """Random lyrics with section markers (see the module docstring)."""
-    structure = STRUCTURES[int(rng.integers(len(STRUCTURES)))]
+    grammar = structures == "grammar"
+    if grammar and rng.random() < 0.5:
+        structure = grammar_structure(rng)
+    else:
+        structure = STRUCTURES[int(rng.integers(len(STRUCTURES)))]
     chorus: list[str] | None = None
+    verses: list[list[str]] = []
     scat_at = int(rng.integers(len(structure))) if rng.random() < SCAT_CHANCE else -1
     blocks = []
     counts: dict[str, int] = {}
@@ -149,8 +200,10 @@ def random_lyrics(rng: np.random.Generator) -> str:
         counts[kind] = counts.get(kind, 0) + 1
         marker = _pick(rng, MARKERS[kind]).format(n=counts[kind])
         low, high, instrumental = LINES[kind]
-        if kind == "chorus" and chorus is not None:
+        if kind == "chorus" and chorus is not None and not (grammar and rng.random() < FRESH_CHORUS_CHANCE):
             lines = chorus
+        elif grammar and kind == "verse" and verses and rng.random() < REPEAT_VERSE_CHANCE:
+            lines = verses[int(rng.integers(len(verses)))]
         elif rng.random() < instrumental and position != scat_at:
             lines = []
         else:
@@ -158,7 +211,11 @@ def random_lyrics(rng: np.random.Generator) -> str:
                      for _ in range(int(rng.integers(low, high + 1)))]
             if position == scat_at:
                 lines.insert(int(rng.integers(len(lines) + 1)), random_line(rng, scat=True))
-            if kind == "chorus":
+            if grammar and kind == "chorus" and rng.random() < HOOK_CHANCE:
+                lines = lines[:-1] + [lines[0]] if len(lines) >= 3 else lines + [lines[0]]
+            if kind == "chorus" and chorus is None:
                 chorus = lines
+            if kind == "verse":
+                verses.append(lines)
         blocks.append("\n".join([marker] + lines))
     return "\n\n".join(blocks) + "\n"
