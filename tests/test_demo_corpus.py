@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from heartmula_core.demo.composer import analyze_frames, compose
-from heartmula_core.demo.corpus import (MAX_SECONDS, MIN_SECONDS, _eval_tag_sets, make_corpus,
-                                        make_song)
+from heartmula_core.demo.corpus import (MAX_SECONDS, MIN_SECONDS, STRUCTURES, _eval_tag_sets,
+                                        grammar_structure, make_corpus, make_song)
 from heartmula_core.demo.eval_set import EVAL_SET
 from heartmula_core.demo.lexicon import scat_word, scat_words, vocabulary
 from heartmula_core.demo.syllables import NUM_SYLLABLES, text_syllables, word_syllables, words_of
@@ -83,8 +83,6 @@ def test_eval_items_compose_within_a_minute(item):
 
 
 def test_grammar_structures_put_sections_where_the_fixed_list_never_does():
-    from heartmula_core.demo.corpus import STRUCTURES, grammar_structure
-
     fixed = set(STRUCTURES)
     drawn = [grammar_structure(np.random.default_rng([2, i])) for i in range(400)]
     assert len(set(drawn)) > 100 and len(set(drawn) - fixed) > 80
